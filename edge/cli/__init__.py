@@ -1,0 +1,1 @@
+"""Device-side command-line entry points (`edge-run`); numpy-only at import."""

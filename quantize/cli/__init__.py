@@ -1,0 +1,1 @@
+"""Host-side command-line entry points (`edge-build`)."""

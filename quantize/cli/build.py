@@ -1,0 +1,174 @@
+"""`edge-build`: checkpoint -> verified bundle, with progress and a one-screen summary.
+
+Exit codes: 0 success; 1 a build error (bad input, failed check) with a one-line reason;
+2 a usage error; 3 an unexpected internal error (rerun with --verbose for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from edge.errors import EdgeBuildError
+from edge.models import architecture_names
+from edge.targets import DEFAULT_TARGET, TARGETS
+from quantize.pipeline import DEFAULT_TOLERANCE, PRECISIONS, BuildConfig, build_bundle
+from quantize.progress import Progress
+from quantize.simplify import SIMPLIFIERS
+
+__all__ = ["main", "build_parser"]
+
+DEMO_OUT = Path("build") / "demo"
+
+
+def _class_names(text: str) -> List[str]:
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-build",
+        description="Build a deployment bundle (verified ONNX + manifest) from a trained "
+        "micro-expression model. With no arguments, builds the built-in demo into ./build/demo.",
+    )
+    parser.add_argument("--arch", choices=architecture_names(), default="mmnet")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="state_dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors); "
+        "default: the built-in demo model",
+    )
+    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="bundle directory (default: build/demo for the demo, build/<checkpoint name> "
+        "otherwise); an existing bundle there is replaced only after a successful build",
+    )
+    parser.add_argument(
+        "--target-trt",
+        choices=list(TARGETS),
+        default=DEFAULT_TARGET,
+        help="TensorRT version on the Jetson: 8.5 = JetPack 5 (opset 16), 8.6 = JetPack 6.0, "
+        "10 = JetPack 6.1-7.2, 11 = JetPack 7.2.2+ (opset 17); default %(default)s",
+    )
+    parser.add_argument(
+        "--simplifier",
+        choices=SIMPLIFIERS,
+        default="auto",
+        help="auto = onnxsim if it works, else onnxslim (default)",
+    )
+    parser.add_argument(
+        "--dynamic-batch",
+        action="store_true",
+        help="export with a dynamic batch axis (default: batch 1)",
+    )
+    parser.add_argument(
+        "--class-names",
+        type=_class_names,
+        help="comma-separated class names overriding the variant's defaults",
+    )
+    parser.add_argument(
+        "--parity-tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help="max |logit difference| allowed between PyTorch and ONNX Runtime "
+        "(default %(default)g)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the demo model")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
+    return parser
+
+
+def _summary(result) -> str:
+    m = result.manifest
+    model = m["model"]
+    parity = m["parity"]["final"]
+    simp = m["simplification"]
+    lines = [
+        "",
+        f"Bundle ready: {result.out}",
+        "  model       {} {} ({} classes: {})".format(
+            model["arch"], model["variant"], model["num_classes"], ", ".join(model["class_names"])
+        ),
+        "  weights     {}".format(
+            model["checkpoint"] + " sha256 " + model["checkpoint_sha256"][:12]
+            if model["checkpoint"]
+            else "UNTRAINED seeded demo (seed {}): predictions are meaningless".format(
+                model["seed"]
+            )
+        ),
+        "  target      TensorRT {} (JetPack {}), ONNX opset {}".format(
+            m["target"]["tensorrt"], m["target"]["jetpack"], m["target"]["opset"]
+        ),
+        "  onnx        {} ({} nodes, {} by {})".format(
+            m["models"]["fp32"]["file"],
+            m["models"]["fp32"]["nodes"],
+            "simplified" if simp["tool"] != "none" else "not simplified",
+            simp["tool"],
+        ),
+        "  parity      max |diff| {:.2e} vs PyTorch (tolerance {:.0e}), top-1 agreement "
+        "{:.0%}, executor {}".format(
+            parity["max_abs_error"],
+            parity["tolerance"],
+            parity["top1_agreement"],
+            parity["candidate"],
+        ),
+        f"  time        {sum(result.timings.values()):.1f} s",
+        "  next        copy the bundle to the Jetson; engines are built there (TensorRT is "
+        "not available on this host)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    out = args.out
+    if out is None:
+        out = DEMO_OUT if args.checkpoint is None else Path("build") / args.checkpoint.stem
+    config = BuildConfig(
+        out=out,
+        arch=args.arch,
+        checkpoint=args.checkpoint,
+        precision=args.precision,
+        target_trt=args.target_trt,
+        simplifier=args.simplifier,
+        dynamic_batch=args.dynamic_batch,
+        class_names=tuple(args.class_names) if args.class_names else None,
+        parity_tolerance=args.parity_tolerance,
+        seed=args.seed,
+    )
+    try:
+        result = build_bundle(config, progress=Progress(5, quiet=args.quiet))
+    except EdgeBuildError as exc:
+        print(f"edge-build: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("edge-build: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for --verbose
+        if args.verbose:
+            raise
+        print(
+            f"edge-build: internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)",
+            file=sys.stderr,
+        )
+        return 3
+    print(_summary(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

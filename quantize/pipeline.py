@@ -1,0 +1,308 @@
+"""The host build: checkpoint -> ONNX -> simplified ONNX -> verified bundle.
+
+Each stage is a plain function call; the bundle is assembled in a staging directory and renamed
+into place only after every check passed, so a failed build leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+import edge
+from calib.faces import reference_pairs
+from edge._lazy import require
+from edge.bundle import staged_directory, write_manifest
+from edge.errors import EdgeBuildError
+from edge.export import BATCH_AXIS, onnx_from_model, op_histogram
+from edge.models import architecture
+from edge.parity import ParityReport, compare_outputs
+from edge.preprocess import prepare_inputs
+from edge.runtime.ort import OrtRunner
+from edge.runtime.torch_runner import TorchRunner
+from edge.spec import ModelSpec
+from edge.targets import DEFAULT_TARGET, target
+from quantize.progress import Progress
+from quantize.simplify import simplify_onnx
+
+__all__ = ["PRECISIONS", "BuildConfig", "BuildResult", "build_bundle", "reference_feeds"]
+
+log = logging.getLogger(__name__)
+
+#: precision -> None when available, else why not (one table for CLI choices and checks).
+PRECISIONS: Dict[str, Optional[str]] = {
+    "fp32": None,
+    "fp16": "FP16 models arrive with the quantization work (quantize.fp16); build fp32 for now",
+    "int8": "INT8 models arrive with the quantization work (quantize.int8); build fp32 for now",
+}
+
+FP32_FILE = "model.fp32.onnx"
+REFERENCE_FILE = "reference.npz"
+DEFAULT_TOLERANCE = 1e-4
+
+
+@dataclass
+class BuildConfig:
+    """Everything that decides a bundle's content; stored in the manifest as given."""
+
+    out: Path
+    arch: str = "mmnet"
+    checkpoint: Optional[Path] = None
+    precision: str = "fp32"
+    target_trt: str = DEFAULT_TARGET
+    simplifier: str = "auto"
+    dynamic_batch: bool = False
+    class_names: Optional[Tuple[str, ...]] = None
+    parity_tolerance: float = DEFAULT_TOLERANCE
+    seed: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        data["checkpoint"] = str(self.checkpoint) if self.checkpoint else None
+        data["class_names"] = list(self.class_names) if self.class_names else None
+        return data
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    manifest: Dict[str, Any]
+    timings: Dict[str, float] = field(default_factory=dict)
+
+
+def reference_feeds(spec: ModelSpec) -> Tuple[List[str], List[Dict[str, np.ndarray]], np.ndarray]:
+    """Real face pairs (and their mirror images) as model feeds, plus the raw uint8 frames."""
+    names: List[str] = []
+    feeds: List[Dict[str, np.ndarray]] = []
+    frames: List[np.ndarray] = []
+    height, width = spec.preprocessing.size
+    for name, onset, apex in reference_pairs(size=height):
+        for suffix, flip in (("", False), ("-mirrored", True)):
+            pair = (onset[:, ::-1], apex[:, ::-1]) if flip else (onset, apex)
+            pair = tuple(np.ascontiguousarray(p) for p in pair)
+            names.append(name + suffix)
+            feeds.append(prepare_inputs(spec, dict(zip(spec.preprocessing.frames, pair))))
+            frames.append(np.stack(pair))
+    return names, feeds, np.stack(frames)
+
+
+def _git_sha() -> Optional[str]:
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _check_batched(onnx_path: Path, feeds: Sequence[Mapping[str, np.ndarray]], single, tol):
+    """With a dynamic batch, one batched run must equal the per-sample runs."""
+    batched = {k: np.concatenate([f[k] for f in feeds]) for k in feeds[0]}
+    with OrtRunner(onnx_path) as runner:
+        out = runner.infer(batched)
+    split = [{k: v[i : i + 1] for k, v in out.items()} for i in range(len(feeds))]
+    return compare_outputs(
+        single,
+        split,
+        tolerance=tol,
+        reference_name="onnxruntime batch 1",
+        candidate_name=f"onnxruntime batch {len(feeds)}",
+    ).raise_if_failed()
+
+
+def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) -> BuildResult:
+    """Run the host stage and write the bundle to `config.out`."""
+    if config.precision not in PRECISIONS:
+        raise EdgeBuildError(
+            "unknown precision {!r}; choose one of {}".format(
+                config.precision, ", ".join(PRECISIONS)
+            )
+        )
+    if PRECISIONS[config.precision] is not None:
+        raise EdgeBuildError(
+            f"--precision {config.precision} is not available yet: {PRECISIONS[config.precision]}"
+        )
+    trt = target(config.target_trt)
+    progress = progress or Progress(5)
+    arch = architecture(config.arch)
+
+    with progress.stage("Loading model", "load"):
+        if config.checkpoint is None:
+            loaded = arch.build_demo(seed=config.seed)
+            if config.class_names:
+                loaded.spec = loaded.spec.with_class_names(config.class_names)
+            progress.note(
+                f"no --checkpoint: built-in demo, a seeded UNTRAINED {loaded.spec.arch} {loaded.spec.variant} (seed {config.seed})"
+            )
+        else:
+            loaded = arch.load(config.checkpoint, class_names=config.class_names)
+            progress.note(f"{loaded.spec.arch} {loaded.spec.variant} from {config.checkpoint}")
+    spec = loaded.spec
+    if config.dynamic_batch:
+        spec = spec.with_batch(BATCH_AXIS)
+    names, feeds, frames = reference_feeds(spec)
+    tol = config.parity_tolerance
+
+    with staged_directory(config.out) as staging:
+        work = staging / ".work"
+        work.mkdir()
+        raw_path = work / "exported.onnx"
+        final_path = staging / FP32_FILE
+
+        with progress.stage(f"Exporting ONNX (opset {trt.opset})", "export"):
+            export = onnx_from_model(
+                loaded.model, spec, raw_path, opset=trt.opset, dynamic_batch=config.dynamic_batch
+            )
+
+        with progress.stage(f"Checking export parity on {len(feeds)} face pairs", "parity"):
+            with TorchRunner(loaded.model, spec) as torch_runner:
+                torch_out = [torch_runner.infer(f) for f in feeds]
+                torch_name = torch_runner.executor
+            with OrtRunner(raw_path) as ort_runner:
+                raw_out = [ort_runner.infer(f) for f in feeds]
+                ort_name = ort_runner.executor
+            export_parity = compare_outputs(
+                torch_out,
+                raw_out,
+                tolerance=tol,
+                reference_name=torch_name,
+                candidate_name=ort_name + ", exported ONNX",
+            ).raise_if_failed()
+            progress.note(export_parity.summary())
+
+        with progress.stage(f"Simplifying ({config.simplifier})", "simplify"):
+            simplified = simplify_onnx(
+                raw_path, final_path, method=config.simplifier, opset=trt.opset
+            )
+            with OrtRunner(final_path) as ort_runner:
+                final_out = [ort_runner.infer(f) for f in feeds]
+            simplify_parity = compare_outputs(
+                raw_out,
+                final_out,
+                tolerance=tol,
+                reference_name=ort_name + ", exported ONNX",
+                candidate_name=ort_name + ", simplified ONNX",
+            ).raise_if_failed()
+            final_parity = compare_outputs(
+                torch_out,
+                final_out,
+                tolerance=tol,
+                reference_name=torch_name,
+                candidate_name=ort_name + ", simplified ONNX",
+            ).raise_if_failed()
+            batch_parity: Optional[ParityReport] = None
+            if config.dynamic_batch:
+                batch_parity = _check_batched(final_path, feeds, final_out, tol)
+            progress.note(
+                "{}: {} -> {} nodes{}; {}".format(
+                    simplified.tool,
+                    simplified.nodes_before,
+                    simplified.nodes_after,
+                    f" (fallback: {simplified.fallback_reason})"
+                    if simplified.fallback_reason
+                    else "",
+                    final_parity.summary(),
+                )
+            )
+
+        with progress.stage("Writing bundle", "bundle"):
+            shutil.rmtree(work)
+            logits_name = spec.outputs[0].name
+            np.savez_compressed(
+                staging / REFERENCE_FILE,
+                names=np.asarray(names),
+                frames=frames,
+                reference_logits=np.concatenate([o[logits_name] for o in torch_out]),
+            )
+            onnx = require("onnx", purpose="reading the simplified model")
+            manifest = _manifest(
+                config,
+                loaded.info,
+                spec,
+                trt,
+                export,
+                simplified,
+                onnx.load(str(final_path)),
+                names,
+                torch_name,
+                {
+                    "tolerance": tol,
+                    "export": export_parity.to_dict(),
+                    "simplify": simplify_parity.to_dict(),
+                    "final": final_parity.to_dict(),
+                    "batch": batch_parity.to_dict() if batch_parity else None,
+                },
+                progress.timings,
+            )
+            write_manifest(staging, manifest)
+    return BuildResult(out=Path(config.out), manifest=manifest, timings=dict(progress.timings))
+
+
+def _manifest(
+    config, info, spec, trt, export, simplified, final_model, names, torch_name, parity, timings
+) -> Dict[str, Any]:
+    checkpoint = info.get("checkpoint")
+    return {
+        "producer": {
+            "tool": "mer-edge",
+            "version": edge.__version__,
+            "git_sha": _git_sha(),
+            "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"
+            ),
+            "python": sys.version.split()[0],
+            "command": " ".join(sys.argv) if sys.argv and sys.argv[0] else None,
+        },
+        "model": {
+            "arch": spec.arch,
+            "variant": spec.variant,
+            "trained": bool(info.get("trained")),
+            "seed": info.get("seed"),
+            "checkpoint": Path(checkpoint).name if checkpoint else None,
+            "checkpoint_sha256": info.get("checkpoint_sha256"),
+            "stripped_prefix": info.get("stripped_prefix"),
+            "ignored_dead_keys": info.get("ignored_dead_keys", []),
+            "class_names": list(spec.class_names),
+            "num_classes": spec.num_classes,
+            "spec": spec.to_dict(),
+        },
+        "target": {"tensorrt": trt.name, "opset": trt.opset, "jetpack": trt.jetpack},
+        "export": export.to_dict(),
+        "simplification": simplified.to_dict(),
+        "models": {
+            "fp32": {
+                "file": FP32_FILE,
+                "precision": "fp32",
+                "nodes": len(final_model.graph.node),
+                "ops": op_histogram(final_model),
+            }
+        },
+        "parity": parity,
+        "reference": {
+            "file": REFERENCE_FILE,
+            "samples": list(names),
+            "content": "frames: uint8 [N, 2 (onset, apex), H, W, 3] RGB; reference_logits from "
+            + torch_name,
+        },
+        "quantization": None,
+        "engines": [],
+        "config": config.to_dict(),
+        "timings_s": dict(timings),
+    }

@@ -1,0 +1,209 @@
+"""`edge-build`, `edge-run` and `edge-bench` end to end, including every bad-input exit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from benchmarks.cli import main as bench_main  # noqa: E402
+from edge.bundle import Bundle  # noqa: E402
+from edge.cli.run import main as run_main  # noqa: E402
+from quantize.cli.build import main as build_main  # noqa: E402
+from tests.official_mmnet import official_state_dict  # noqa: E402
+
+pytestmark = [pytest.mark.torch, pytest.mark.ort]
+
+
+@pytest.fixture(scope="module")
+def demo_bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "bundle"
+    assert build_main(["--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_demo_bundle_manifest(demo_bundle, capsys):
+    bundle = Bundle.load(demo_bundle)
+    m = bundle.manifest
+    assert sorted(m["files"]) == ["model.fp32.onnx", "reference.npz"]
+    assert m["model"]["trained"] is False and m["model"]["seed"] == 0
+    assert m["model"]["class_names"] == ["happiness", "repression", "disgust", "surprise", "others"]
+    assert m["target"] == {"tensorrt": "10", "opset": 17, "jetpack": "6.1-7.2"}
+    assert m["export"]["opset"] == 17
+    assert m["simplification"]["tool"] in ("onnxsim", "onnxslim")
+    for stage in ("export", "simplify", "final"):
+        assert m["parity"][stage]["passed"] and m["parity"][stage]["max_abs_error"] < 1e-4
+        assert m["parity"][stage]["samples"] == 4
+    assert "onnxruntime" in m["parity"]["final"]["candidate"]
+    assert m["engines"] == [] and m["quantization"] is None
+    assert bundle.spec.input_names() == ("onset", "apex")
+
+
+def test_official_three_class_checkpoint_for_jetpack5(tmp_path, capsys):
+    ckpt = tmp_path / "casme2_3.pth"
+    torch.save({"module." + k: v for k, v in official_state_dict("casme2-3").items()}, ckpt)
+    out = tmp_path / "b3"
+    code = build_main(
+        [
+            "--arch",
+            "mmnet",
+            "--checkpoint",
+            str(ckpt),
+            "--precision",
+            "fp32",
+            "--out",
+            str(out),
+            "--target-trt",
+            "8.5",
+            "--simplifier",
+            "onnxslim",
+            "--dynamic-batch",
+        ]
+    )
+    assert code == 0
+    summary = capsys.readouterr().out
+    assert "mmnet casme2-3 (3 classes: happiness, surprise, negative)" in summary
+    m = Bundle.load(out).manifest
+    assert m["model"]["checkpoint"] == "casme2_3.pth" and m["model"]["stripped_prefix"] == "module."
+    assert m["export"]["opset"] == 16 and "LayerNormalization" not in m["models"]["fp32"]["ops"]
+    assert m["model"]["spec"]["outputs"][0]["shape"] == ["batch", 3]
+    assert m["parity"]["batch"]["passed"]
+
+
+def _assert_nothing_written(parent: Path, name: str):
+    assert not (parent / name).exists()
+    assert [p.name for p in parent.iterdir() if p.name.startswith("." + name)] == []
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("truncated", "truncated or not a PyTorch checkpoint"),
+        ("wrong-arch", "not an MMNet state_dict"),
+        ("shape", "wrong shape"),
+        ("missing", "checkpoint not found"),
+    ],
+)
+def test_bad_checkpoints_exit_1_and_leave_nothing(tmp_path, capsys, case, message):
+    ckpt = tmp_path / "bad.pth"
+    if case == "truncated":
+        torch.save(official_state_dict(), ckpt)
+        ckpt.write_bytes(ckpt.read_bytes()[:5000])
+    elif case == "wrong-arch":
+        torch.save({"conv1.weight": torch.zeros(8, 3, 3, 3)}, ckpt)
+    elif case == "shape":
+        state = official_state_dict()
+        state["conv_act.0.weight"] = torch.zeros(90, 3, 3, 3)
+        torch.save(state, ckpt)
+    code = build_main(["--checkpoint", str(ckpt), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("edge-build: error: ")
+    assert message in err[0] and str(ckpt) in err[0]
+    _assert_nothing_written(tmp_path, "out")
+
+
+def test_parity_above_tolerance_fails_the_build(tmp_path, capsys):
+    code = build_main(["--out", str(tmp_path / "out"), "--parity-tolerance", "1e-12", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "disagrees with" in err and "exceeds tolerance 1e-12" in err
+    _assert_nothing_written(tmp_path, "out")
+
+
+def test_unavailable_precision_and_foreign_out_dir(tmp_path, capsys):
+    assert build_main(["--precision", "int8", "--out", str(tmp_path / "q"), "--quiet"]) == 1
+    assert "not available yet" in capsys.readouterr().err
+    foreign = tmp_path / "docs"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    assert build_main(["--out", str(foreign), "--quiet"]) == 1
+    assert "is not empty and holds no manifest.json" in capsys.readouterr().err
+    assert (foreign / "keep.txt").read_text() == "mine"
+
+
+def test_edge_run_classifies_a_face_pair(demo_bundle, tmp_path, capsys):
+    cv2 = pytest.importorskip("cv2")
+    from calib.faces import micro_expression_pair
+
+    onset, apex = micro_expression_pair("astronaut", size=256)
+    cv2.imwrite(str(tmp_path / "onset.png"), onset[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "apex.png"), apex[:, :, ::-1])
+    code = run_main(
+        [
+            "--bundle",
+            str(demo_bundle),
+            "--onset",
+            str(tmp_path / "onset.png"),
+            "--apex",
+            str(tmp_path / "apex.png"),
+            "--json",
+        ]
+    )
+    assert code == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["label"] in ("happiness", "repression", "disgust", "surprise", "others")
+    assert sum(line["scores"].values()) == pytest.approx(1.0)
+    assert line["trained"] is False and "onnxruntime" in line["executor"]
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert (
+        run_main(
+            [
+                "--bundle",
+                str(demo_bundle),
+                "--onset",
+                str(tmp_path / "broken.png"),
+                "--apex",
+                str(tmp_path / "apex.png"),
+            ]
+        )
+        == 1
+    )
+    assert "broken.png: not a readable image" in capsys.readouterr().err
+
+
+def test_edge_bench_checks_reference_and_times(demo_bundle, tmp_path, capsys):
+    report = tmp_path / "bench.json"
+    assert (
+        bench_main(["--bundle", str(demo_bundle), "--iterations", "3", "--json", str(report)]) == 0
+    )
+    data = json.loads(report.read_text())
+    assert data["parity"]["passed"] and data["parity"]["samples"] == 4
+    assert data["latency"]["iterations"] == 3 and data["latency"]["p50_ms"] > 0
+    assert "CPUExecutionProvider" in capsys.readouterr().out
+
+
+def test_console_script_exit_codes(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"\x00" * 10)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "quantize.cli.build",
+            "--checkpoint",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("edge-build: error: ")
+    usage = subprocess.run(
+        [sys.executable, "-m", "quantize.cli.build", "--precision", "fp64"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr
