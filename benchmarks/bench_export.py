@@ -54,12 +54,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = [(t, s, measure(t, s, args.repeats)) for t, s in CONFIGS]
     base = rows[0][2]["total"]
     header = "{:<7} {:<9} ".format("target", "simplify") + " ".join(
-        "{:>9}".format(s) for s in STAGES + ("total",)
+        f"{s:>9}" for s in STAGES + ("total",)
     )
-    print("MMNet FP32 host stage, best of {} runs, seconds".format(args.repeats))
+    print(f"MMNet FP32 host stage, best of {args.repeats} runs, seconds")
     print(header + "  vs default")
     for target, simplifier, t in rows:
-        cells = " ".join("{:>9.2f}".format(t.get(s, 0.0)) for s in STAGES + ("total",))
+        cells = " ".join(f"{t.get(s, 0.0):>9.2f}" for s in STAGES + ("total",))
         print("{:<7} {:<9} {}  {:>6.2f}x".format(target, simplifier, cells, t["total"] / base))
     return 0
 
