@@ -88,6 +88,7 @@ def _assert_nothing_written(parent: Path, name: str):
         ("wrong-arch", "not an MMNet state_dict"),
         ("shape", "wrong shape"),
         ("missing", "checkpoint not found"),
+        ("pickled-code", "never executes pickled code"),
     ],
 )
 def test_bad_checkpoints_exit_1_and_leave_nothing(tmp_path, capsys, case, message):
@@ -97,6 +98,12 @@ def test_bad_checkpoints_exit_1_and_leave_nothing(tmp_path, capsys, case, messag
         ckpt.write_bytes(ckpt.read_bytes()[:5000])
     elif case == "wrong-arch":
         torch.save({"conv1.weight": torch.zeros(8, 3, 3, 3)}, ckpt)
+    elif case == "pickled-code":
+        from tests.test_mmnet_checkpoint import _Payload
+
+        payload = _Payload()
+        payload.marker = str(tmp_path / "pwned")
+        torch.save({"state_dict": official_state_dict(), "hook": payload}, ckpt)
     elif case == "shape":
         state = official_state_dict()
         state["conv_act.0.weight"] = torch.zeros(90, 3, 3, 3)
@@ -106,6 +113,7 @@ def test_bad_checkpoints_exit_1_and_leave_nothing(tmp_path, capsys, case, messag
     assert code == 1
     assert len(err) == 1 and err[0].startswith("edge-build: error: ")
     assert message in err[0] and str(ckpt) in err[0]
+    assert not (tmp_path / "pwned").exists()
     _assert_nothing_written(tmp_path, "out")
 
 

@@ -1,0 +1,76 @@
+"""SAMM reader (Davison et al., IEEE TAFFC 2018, doi:10.1109/TAFFC.2016.2573832).
+
+Grey-scale 200 fps frames `SAMM/006/006_1_2/006_05562.jpg` (replicate to 3 channels before a
+model). The coding sheet has a text preamble; its header (row index 12) is found by content.
+`Subject` is an int (6 -> `006`). Known sheet errors (an offset, missing apexes, AU cells with
+"or") are left as parsed; see calib.fixes.samm and `validate`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from .cells import norm_emotion, pick, require_columns, split_aus, to_int, to_text
+from .frames import find_file
+from .sample import Sample
+from .tables import read_table
+
+__all__ = ["DATASET", "SHEET_NAMES", "FRAME_DIRS", "COLUMNS", "parse_samm", "load_samm"]
+
+DATASET = "samm"
+
+#: Spreadsheet names; the dated variant's suffix is unknown, so only the v2 name is listed.
+SHEET_NAMES = ("SAMM_Micro_FACS_Codes_v2.xlsx",)
+
+#: Frame roots under the dataset root, preferred first ("." is the root itself).
+FRAME_DIRS = ("SAMM", ".")
+
+COLUMNS: Dict[str, Sequence[str]] = {
+    "subject": ("Subject",),
+    "clip": ("Filename",),
+    "onset": ("Onset Frame", "OnsetFrame"),
+    "apex": ("Apex Frame", "ApexFrame"),
+    "offset": ("Offset Frame", "OffsetFrame"),
+    "aus": ("Action Units",),
+    "emotion": ("Estimated Emotion",),
+}
+
+
+def _subject(value: Any) -> str:
+    number = to_int(value)
+    return f"{number:03d}" if number is not None else to_text(value)
+
+
+def parse_samm(
+    rows: Sequence[Mapping[str, Any]], *, frames_root: Optional[Path] = None
+) -> List[Sample]:
+    """Samples from SAMM sheet rows; frame dirs are `frames_root/<006>/<Filename>`."""
+    require_columns(rows, COLUMNS, DATASET)
+    samples = []
+    for row in rows:
+        subject, clip = _subject(pick(row, COLUMNS["subject"])), to_text(pick(row, COLUMNS["clip"]))
+        if not subject and not clip:
+            continue
+        samples.append(
+            Sample(
+                dataset=DATASET,
+                subject=subject,
+                clip=clip,
+                onset=to_int(pick(row, COLUMNS["onset"])),
+                apex=to_int(pick(row, COLUMNS["apex"])),
+                offset=to_int(pick(row, COLUMNS["offset"])),
+                emotion=norm_emotion(pick(row, COLUMNS["emotion"])),
+                aus=split_aus(pick(row, COLUMNS["aus"])),
+                frame_dir=frames_root / subject / clip if frames_root is not None else None,
+            )
+        )
+    return samples
+
+
+def load_samm(root: Path, *, sheet: Optional[Path] = None) -> List[Sample]:
+    """Read SAMM from its root folder (frames in `root/SAMM/` or directly in `root`)."""
+    root = Path(root)
+    sheet = Path(sheet) if sheet is not None else find_file(root, SHEET_NAMES, "SAMM")
+    frames_root = next((root / d for d in FRAME_DIRS if (root / d).is_dir()), root)
+    return parse_samm(read_table(sheet), frames_root=frames_root)
