@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from edge.errors import CalibrationError
 
-from .cells import norm_emotion, pick, require_columns, split_aus, to_int, to_text
+from .cells import parse_subject_clip_rows, to_int, to_text
 from .frames import find_file
 from .sample import Sample
 from .tables import read_table
@@ -60,26 +60,9 @@ def parse_casme2(
     Raises:
         CalibrationError: a required column is absent.
     """
-    require_columns(rows, COLUMNS, DATASET)
-    samples = []
-    for row in rows:
-        subject, clip = _subject(pick(row, COLUMNS["subject"])), to_text(pick(row, COLUMNS["clip"]))
-        if not subject and not clip:
-            continue
-        samples.append(
-            Sample(
-                dataset=DATASET,
-                subject=subject,
-                clip=clip,
-                onset=to_int(pick(row, COLUMNS["onset"])),
-                apex=to_int(pick(row, COLUMNS["apex"])),
-                offset=to_int(pick(row, COLUMNS["offset"])),
-                emotion=norm_emotion(pick(row, COLUMNS["emotion"])),
-                aus=split_aus(pick(row, COLUMNS["aus"])),
-                frame_dir=frames_root / subject / clip if frames_root is not None else None,
-            )
-        )
-    return samples
+    return parse_subject_clip_rows(
+        rows, COLUMNS, dataset=DATASET, subject_of=_subject, frames_root=frames_root
+    )
 
 
 def _frames_root(root: Path, frames: str) -> Path:

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from edge.errors import CalibrationError
 
-from .cells import norm_emotion, pick, require_columns, split_aus, to_int, to_text
+from .cells import pick, require_columns, row_sample, to_int, to_text
 from .frames import find_file
 from .sample import Sample, with_midpoint_apex
 from .tables import read_table
@@ -86,16 +86,8 @@ def parse_casme3_a(
         clip = _unique(seen, subject, f"{video}_{onset if onset is not None else 'na'}")
         frame_dir = frames_root / subject / video / "color" if frames_root is not None else None
         samples.append(
-            Sample(
-                dataset=DATASET_A,
-                subject=subject,
-                clip=clip,
-                onset=onset,
-                apex=to_int(pick(row, COLUMNS_A["apex"])),
-                offset=to_int(pick(row, COLUMNS_A["offset"])),
-                emotion=norm_emotion(pick(row, COLUMNS_A["emotion"])),
-                aus=split_aus(pick(row, COLUMNS_A["aus"])),
-                frame_dir=frame_dir,
+            row_sample(
+                row, COLUMNS_A, dataset=DATASET_A, subject=subject, clip=clip, frame_dir=frame_dir
             )
         )
     return samples
@@ -111,15 +103,8 @@ def parse_casme3_c(rows: Sequence[Mapping[str, Any]]) -> List[Sample]:
         count = to_text(pick(row, COLUMNS_C["clip"]))
         if not subject and not count:
             continue
-        sample = Sample(
-            dataset=DATASET_C,
-            subject=subject,
-            clip=_unique(seen, subject, count),
-            onset=to_int(pick(row, COLUMNS_C["onset"])),
-            apex=None,
-            offset=to_int(pick(row, COLUMNS_C["offset"])),
-            emotion=norm_emotion(pick(row, COLUMNS_C["emotion"])),
-            aus=split_aus(pick(row, COLUMNS_C["aus"])),
+        sample = row_sample(
+            row, COLUMNS_C, dataset=DATASET_C, subject=subject, clip=_unique(seen, subject, count)
         )
         samples.append(with_midpoint_apex(sample))
     return samples

@@ -7,11 +7,22 @@ Spreadsheets mix ints, floats (`46.0` from xlrd), numeric strings (CSV) and plac
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from edge.errors import CalibrationError
 
-__all__ = ["to_int", "to_text", "split_aus", "norm_emotion", "pick", "require_columns"]
+from .sample import Sample
+
+__all__ = [
+    "to_int",
+    "to_text",
+    "split_aus",
+    "norm_emotion",
+    "pick",
+    "require_columns",
+    "row_sample",
+    "parse_subject_clip_rows",
+]
 
 #: Separators between action units: `+`, ASCII comma and the full-width comma of CAS(ME)^3 C.
 _AU_SEPARATORS = re.compile(r"[+,\uff0c;]")
@@ -85,3 +96,56 @@ def require_columns(
                 dataset, ", ".join(missing), ", ".join(str(k) for k in rows[0])
             )
         )
+
+
+def row_sample(
+    row: Mapping[str, Any],
+    columns: Mapping[str, Sequence[str]],
+    *,
+    dataset: str,
+    subject: str,
+    clip: str,
+    frame_dir: Any = None,
+    emotion: Any = None,
+) -> Sample:
+    """A Sample from one sheet row's standard onset/apex/offset/emotion/AU columns.
+
+    A sheet without an `apex` column (CAS(ME)^3 Part C) gives `apex=None`; `emotion` overrides
+    the emotion cell (MMEW reads it from the folder name column it also uses for paths).
+    """
+    return Sample(
+        dataset=dataset,
+        subject=subject,
+        clip=clip,
+        onset=to_int(pick(row, columns["onset"])),
+        apex=to_int(pick(row, columns["apex"])) if "apex" in columns else None,
+        offset=to_int(pick(row, columns["offset"])),
+        emotion=norm_emotion(pick(row, columns["emotion"]) if emotion is None else emotion),
+        aus=split_aus(pick(row, columns["aus"])),
+        frame_dir=frame_dir,
+    )
+
+
+def parse_subject_clip_rows(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Mapping[str, Sequence[str]],
+    *,
+    dataset: str,
+    subject_of: Callable[[Any], str],
+    frames_root: Any = None,
+) -> List[Sample]:
+    """Sheets whose frames live at `frames_root/<subject>/<clip>` (CASME II, SAMM)."""
+    require_columns(rows, columns, dataset)
+    samples = []
+    for row in rows:
+        subject = subject_of(pick(row, columns["subject"]))
+        clip = to_text(pick(row, columns["clip"]))
+        if not subject and not clip:
+            continue
+        frame_dir = frames_root / subject / clip if frames_root is not None else None
+        samples.append(
+            row_sample(
+                row, columns, dataset=dataset, subject=subject, clip=clip, frame_dir=frame_dir
+            )
+        )
+    return samples

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from .cells import norm_emotion, pick, require_columns, split_aus, to_int, to_text
+from .cells import pick, require_columns, row_sample, to_text
 from .frames import find_file
 from .sample import Sample
 from .tables import read_table
@@ -59,16 +59,15 @@ def parse_mmew(
         if not subject and not clip:
             continue
         folder = to_text(pick(row, COLUMNS["emotion"]))
-        sample = Sample(
+        frame_dir = frames_root / folder / clip if frames_root is not None else None
+        sample = row_sample(
+            row,
+            COLUMNS,
             dataset=DATASET,
             subject=subject,
             clip=clip,
-            onset=to_int(pick(row, COLUMNS["onset"])),
-            apex=to_int(pick(row, COLUMNS["apex"])),
-            offset=to_int(pick(row, COLUMNS["offset"])),
-            emotion=norm_emotion(folder),
-            aus=split_aus(pick(row, COLUMNS["aus"])),
-            frame_dir=frames_root / folder / clip if frames_root is not None else None,
+            frame_dir=frame_dir,
+            emotion=folder,
         )
         if sample.emotion in renames:
             new = renames[sample.emotion]

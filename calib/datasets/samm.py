@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from .cells import norm_emotion, pick, require_columns, split_aus, to_int, to_text
+from .cells import parse_subject_clip_rows, to_int, to_text
 from .frames import find_file
 from .sample import Sample
 from .tables import read_table
@@ -46,26 +46,9 @@ def parse_samm(
     rows: Sequence[Mapping[str, Any]], *, frames_root: Optional[Path] = None
 ) -> List[Sample]:
     """Samples from SAMM sheet rows; frame dirs are `frames_root/<006>/<Filename>`."""
-    require_columns(rows, COLUMNS, DATASET)
-    samples = []
-    for row in rows:
-        subject, clip = _subject(pick(row, COLUMNS["subject"])), to_text(pick(row, COLUMNS["clip"]))
-        if not subject and not clip:
-            continue
-        samples.append(
-            Sample(
-                dataset=DATASET,
-                subject=subject,
-                clip=clip,
-                onset=to_int(pick(row, COLUMNS["onset"])),
-                apex=to_int(pick(row, COLUMNS["apex"])),
-                offset=to_int(pick(row, COLUMNS["offset"])),
-                emotion=norm_emotion(pick(row, COLUMNS["emotion"])),
-                aus=split_aus(pick(row, COLUMNS["aus"])),
-                frame_dir=frames_root / subject / clip if frames_root is not None else None,
-            )
-        )
-    return samples
+    return parse_subject_clip_rows(
+        rows, COLUMNS, dataset=DATASET, subject_of=_subject, frames_root=frames_root
+    )
 
 
 def load_samm(root: Path, *, sheet: Optional[Path] = None) -> List[Sample]:
