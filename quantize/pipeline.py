@@ -63,6 +63,7 @@ class BuildConfig:
     class_names: Optional[Tuple[str, ...]] = None
     parity_tolerance: float = DEFAULT_TOLERANCE
     seed: int = 0
+    lint_only: bool = False
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -74,9 +75,33 @@ class BuildConfig:
 
 @dataclass
 class BuildResult:
-    out: Path
+    out: Optional[Path]
     manifest: Dict[str, Any]
     timings: Dict[str, float] = field(default_factory=dict)
+    lint: List[Any] = field(default_factory=list)
+
+
+class _LintOnly(Exception):
+    """Raised inside the staging block to discard it after a --lint-only run."""
+
+    def __init__(self, findings: List[Any]) -> None:
+        super().__init__("lint only")
+        self.findings = findings
+
+
+def lint_for_target(path: Path, target_name: str) -> List[Any]:
+    """Lint `path` for every release of the target; stop with the offending nodes on errors."""
+    from edge.lint import errors, lint_onnx
+
+    findings = lint_onnx(path, target_name)
+    bad = errors(findings)
+    if bad:
+        raise EdgeBuildError(
+            "{} would be rejected by TensorRT {}: {}".format(
+                path.name, target_name, "; ".join(str(f) for f in bad)
+            )
+        )
+    return findings
 
 
 def reference_feeds(spec: ModelSpec) -> Tuple[List[str], List[Dict[str, np.ndarray]], np.ndarray]:
@@ -140,7 +165,7 @@ def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) ->
             f"--precision {config.precision} is not available yet: {PRECISIONS[config.precision]}"
         )
     trt = target(config.target_trt)
-    progress = progress or Progress(5)
+    progress = progress or Progress(6)
     arch = architecture(config.arch)
 
     with progress.stage("Loading model", "load"):
@@ -157,9 +182,17 @@ def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) ->
     spec = loaded.spec
     if config.dynamic_batch:
         spec = spec.with_batch(BATCH_AXIS)
+
+    try:
+        return _build_in_staging(config, loaded, spec, trt, progress)
+    except _LintOnly as done:
+        return BuildResult(out=None, manifest={}, timings=dict(progress.timings),
+                           lint=done.findings)  # fmt: skip
+
+
+def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
     names, feeds, frames = reference_feeds(spec)
     tol = config.parity_tolerance
-
     with staged_directory(config.out) as staging:
         work = staging / ".work"
         work.mkdir()
@@ -222,6 +255,12 @@ def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) ->
                 )
             )
 
+        with progress.stage(f"Linting for TensorRT {trt.name}", "lint"):
+            findings = lint_for_target(final_path, trt.name)
+            progress.note("clean" if not findings else "; ".join(str(f) for f in findings))
+        if config.lint_only:
+            raise _LintOnly(findings)
+
         with progress.stage("Writing bundle", "bundle"):
             shutil.rmtree(work)
             logits_name = spec.outputs[0].name
@@ -251,8 +290,13 @@ def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) ->
                 },
                 progress.timings,
             )
+            manifest["lint"] = {
+                "target": trt.name,
+                "findings": [f.to_dict() for f in findings],
+            }
             write_manifest(staging, manifest)
-    return BuildResult(out=Path(config.out), manifest=manifest, timings=dict(progress.timings))
+    return BuildResult(out=Path(config.out), manifest=manifest, timings=dict(progress.timings),
+                       lint=findings)  # fmt: skip
 
 
 def _manifest(

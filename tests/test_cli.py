@@ -215,3 +215,27 @@ def test_console_script_exit_codes(tmp_path):
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_lint_only_writes_nothing(tmp_path, capsys):
+    assert build_main(["--out", str(tmp_path / "o"), "--lint-only", "--target-trt", "8.5",
+                       "--quiet"]) == 0  # fmt: skip
+    assert "lint: clean for TensorRT 8.5" in capsys.readouterr().out
+    _assert_nothing_written(tmp_path, "o")
+
+
+def test_lint_stops_the_build_with_node_names(demo_bundle):
+    from edge.errors import EdgeBuildError
+    from quantize.pipeline import lint_for_target
+
+    # the demo bundle is opset 17 with LayerNormalization, which TensorRT 8.5 cannot parse
+    with pytest.raises(EdgeBuildError, match="LayerNormalization") as err:
+        lint_for_target(demo_bundle / "model.fp32.onnx", "8.5")
+    assert "would be rejected by TensorRT 8.5" in str(err.value)
+
+
+def test_summary_prints_the_device_command(tmp_path, capsys):
+    assert build_main(["--out", str(tmp_path / "b"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "python3 -m edge.cli.engine --bundle {} --precision fp32".format(tmp_path / "b") in out
+    assert Bundle.load(tmp_path / "b").manifest["lint"] == {"target": "10", "findings": []}

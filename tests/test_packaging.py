@@ -50,7 +50,18 @@ DEVICE_MODULES = (
     "benchmarks",
     "benchmarks.latency",
     "benchmarks.cli",
+    "benchmarks.accuracy",
+    "benchmarks.env",
+    "benchmarks.report",
     "calib",
+    "calib.datasets",
+    "edge.align",
+    "edge.pipeline",
+    "edge.engine",
+    "edge.lint",
+    "edge.trt_api",
+    "edge.runtime.trt",
+    "edge.cli.engine",
 )
 
 

@@ -14,6 +14,7 @@ __all__ = ["Runner", "BACKENDS", "runner_class"]
 BACKENDS = {
     "ort": "edge.runtime.ort:OrtRunner",
     "torch": "edge.runtime.torch_runner:TorchRunner",
+    "trt": "edge.runtime.trt:TrtRunner",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, Mapping, Optional, Sequence, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -11,7 +11,10 @@ from edge._lazy import require
 from edge.runtime.base import Runner
 from edge.spec import TensorSpec
 
-__all__ = ["OrtRunner"]
+__all__ = ["OrtRunner", "select_providers"]
+
+#: Providers tried by `providers="auto"`, best first; CPU is always the last resort.
+AUTO_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
@@ -27,8 +30,18 @@ _ORT_TYPES = {
 ModelSource = Union[str, "os.PathLike[str]", bytes, Callable[[], Union[str, bytes]]]
 
 
+def select_providers(available: Sequence[str]) -> List[str]:
+    """CUDA when this onnxruntime build has it (onnxruntime-gpu, Jetson wheels), then CPU."""
+    chosen = [p for p in AUTO_PROVIDERS if p in available]
+    return chosen or ["CPUExecutionProvider"]
+
+
 class OrtRunner(Runner):
-    """Runs an ONNX model (path, bytes, or a callable returning either) with ONNX Runtime."""
+    """Runs an ONNX model (path, bytes, or a callable returning either) with ONNX Runtime.
+
+    `providers`: None for the CPU (the default, reproducible everywhere), `"auto"` for CUDA
+    where this onnxruntime build offers it, or an explicit list.
+    """
 
     name = "onnxruntime"
 
@@ -36,13 +49,18 @@ class OrtRunner(Runner):
         self,
         model: ModelSource,
         *,
-        providers: Optional[Sequence[str]] = None,
+        providers: Union[None, str, Sequence[str]] = None,
         threads: Optional[int] = None,
         optimize: bool = True,
     ) -> None:
         super().__init__()
         self._model = model
-        self._providers = list(providers) if providers else ["CPUExecutionProvider"]
+        if providers == "auto":
+            self._providers: Optional[List[str]] = None
+        elif isinstance(providers, str):
+            self._providers = [providers]
+        else:
+            self._providers = list(providers) if providers else ["CPUExecutionProvider"]
         self._threads = threads
         self._optimize = optimize
         self._session = None
@@ -51,7 +69,11 @@ class OrtRunner(Runner):
     def executor(self) -> str:
         """A human-readable name of what actually executes the model."""
         ort = require("onnxruntime", purpose="running ONNX models")
-        return "onnxruntime {} ({})".format(ort.__version__, ", ".join(self._providers))
+        if self._session is not None:
+            providers = list(self._session.get_providers())
+        else:
+            providers = self._providers or select_providers(ort.get_available_providers())
+        return "onnxruntime {} ({})".format(ort.__version__, ", ".join(providers))
 
     def _activate(self) -> None:
         ort = require("onnxruntime", purpose="running ONNX models")
@@ -65,7 +87,8 @@ class OrtRunner(Runner):
             options.inter_op_num_threads = 1
         if not self._optimize:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        self._session = ort.InferenceSession(source, options, providers=self._providers)
+        providers = self._providers or select_providers(ort.get_available_providers())
+        self._session = ort.InferenceSession(source, options, providers=providers)
 
     def _deactivate(self) -> None:
         self._session = None

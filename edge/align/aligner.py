@@ -1,0 +1,278 @@
+"""Face aligners: register a clip once on its onset frame, then warp every frame the same way.
+
+Micro-expressions move the face by about a pixel; re-fitting landmarks per frame would inject
+comparable jitter (~0.1 px per point, more for dlib), so one similarity transform is computed
+on the onset (reference) frame and applied to all frames of the clip. A frame without a face is
+a `NoFace` value, not an exception: live video has such frames all the time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Protocol, Sequence, Tuple, Union
+
+import numpy as np
+
+from edge._lazy import require
+from edge.align.detector import BlazeFace
+from edge.align.mesh import FaceMesh
+from edge.align.template import (
+    mesh_five_points,
+    similarity_transform,
+    template_points,
+    warp_face,
+)
+from edge.errors import EdgeBuildError, MissingDependencyError
+from edge.preprocess import resize_frame
+
+__all__ = [
+    "NoFace",
+    "Registration",
+    "FaceAligner",
+    "MediaPipeAligner",
+    "DlibAligner",
+    "PrecroppedAligner",
+    "ALIGNERS",
+    "make_aligner",
+    "align_clip",
+]
+
+logger = logging.getLogger(__name__)
+
+DLIB_PREDICTOR = "shape_predictor_5_face_landmarks.dat"
+INSTALL_DLIB = "pip install dlib-bin"
+INSTALL_DLIB_MODEL = "pip install --no-deps face-recognition-models"
+
+
+@dataclass(frozen=True)
+class NoFace:
+    """No usable face in the frame; `reason` says which stage gave up."""
+
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class Registration:
+    """How a clip maps to the model's crop: `matrix` (2x3) takes image pixels to crop pixels."""
+
+    matrix: np.ndarray
+    size: Tuple[int, int]
+    points: np.ndarray
+    box: Tuple[float, float, float, float]
+    score: float
+    method: str
+
+    def crop_corners(self) -> np.ndarray:
+        """The crop's four corners in image pixels (for drawing the registered face)."""
+        height, width = self.size
+        full = np.vstack([self.matrix, [0.0, 0.0, 1.0]])
+        inverse = np.linalg.inv(full)[:2]
+        corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
+        return corners @ inverse[:, :2].T + inverse[:, 2]
+
+
+class FaceAligner(Protocol):
+    """What the pipeline needs from an aligner."""
+
+    name: str
+    size: Tuple[int, int]
+
+    def register(self, frame: np.ndarray) -> Union[Registration, NoFace]: ...
+
+    def warp(self, frame: np.ndarray, registration: Registration) -> np.ndarray: ...
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
+        raise EdgeBuildError(
+            f"aligners need an HxWx3 RGB frame, got {getattr(frame, 'shape', type(frame))}"
+        )
+    if frame.dtype != np.uint8:
+        raise EdgeBuildError(f"aligners need a uint8 frame, got {frame.dtype}")
+
+
+class _TemplateAligner:
+    """Shared warp for aligners that fit a similarity transform to the template."""
+
+    name = "template"
+
+    def __init__(self, size: int) -> None:
+        if size < 16:
+            raise EdgeBuildError(f"crop size {size} is too small (minimum 16)")
+        self.size = (int(size), int(size))
+
+    def warp(self, frame: np.ndarray, registration: Registration) -> np.ndarray:
+        _check_frame(frame)
+        return warp_face(frame, registration.matrix, registration.size)
+
+
+class MediaPipeAligner(_TemplateAligner):
+    """Default: BlazeFace short-range + FaceMesh on OpenCV dnn, 5 points, ArcFace template."""
+
+    name = "mediapipe"
+
+    def __init__(
+        self, size: int = 224, *, min_score: float = 0.5, mesh_min_score: float = 0.5
+    ) -> None:
+        super().__init__(size)
+        self.detector = BlazeFace(min_score=min_score)
+        self.mesh = FaceMesh(min_score=mesh_min_score)
+
+    def register(self, frame: np.ndarray) -> Union[Registration, NoFace]:
+        _check_frame(frame)
+        detection = self.detector.best(frame)
+        if detection is None:
+            return NoFace("no face detected")
+        mesh = self.mesh(frame, detection)
+        if mesh is None:
+            return NoFace(
+                f"face mesh rejected the detection (detector score {detection.score:.2f})"
+            )
+        points = mesh_five_points(mesh.points)
+        matrix = similarity_transform(points, template_points(self.size[0]))
+        return Registration(
+            matrix=matrix,
+            size=self.size,
+            points=points,
+            box=detection.box,
+            score=min(detection.score, mesh.score),
+            method=self.name,
+        )
+
+
+def _dlib_predictor_path() -> Path:
+    try:
+        spec = importlib.util.find_spec("face_recognition_models")
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = Path(locations[0]) / "models" / DLIB_PREDICTOR if locations else None
+    if path is None or not path.is_file():
+        raise MissingDependencyError(
+            f"{DLIB_PREDICTOR}: dlib's 5-point predictor is not installed; install it with: {INSTALL_DLIB_MODEL} (or pass predictor_path)"
+        )
+    return path
+
+
+class DlibAligner(_TemplateAligner):
+    """Fallback: dlib HOG detector + 5-point predictor; the two eye centres fix the similarity.
+
+    dlib's 5 points are eye corners and the base of the nose (no mouth), so only the eye
+    centres are matched to the template; the 68-point model is avoided for its licence.
+    """
+
+    name = "dlib"
+
+    def __init__(
+        self,
+        size: int = 224,
+        *,
+        upsample: int = 1,
+        predictor_path: Optional[Union[str, Path]] = None,
+    ) -> None:
+        super().__init__(size)
+        self.upsample = int(upsample)
+        self._predictor_path = Path(predictor_path) if predictor_path else None
+        self._detector = None
+        self._predictor = None
+
+    def _load(self):
+        if self._detector is None:
+            try:
+                dlib = require("dlib", purpose="the dlib face aligner")
+            except MissingDependencyError as exc:
+                raise MissingDependencyError(
+                    f"dlib is needed for the dlib face aligner; install it with: {INSTALL_DLIB}"
+                ) from exc
+            path = self._predictor_path or _dlib_predictor_path()
+            if not path.is_file():
+                raise MissingDependencyError(f"{path}: dlib predictor file not found")
+            self._predictor = dlib.shape_predictor(str(path))
+            self._detector = dlib.get_frontal_face_detector()
+        return self._detector, self._predictor
+
+    def register(self, frame: np.ndarray) -> Union[Registration, NoFace]:
+        _check_frame(frame)
+        detector, predictor = self._load()
+        image = np.ascontiguousarray(frame)
+        boxes, scores, _ = detector.run(image, self.upsample, 0.0)
+        if len(boxes) == 0:
+            return NoFace("no face detected (dlib HOG)")
+        best = int(np.argmax(scores))
+        rect = boxes[best]
+        shape = predictor(image, rect)
+        pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], dtype=np.float64)
+        # dlib sp5: 0-1 eye on the image's right, 2-3 eye on the image's left, 4 nose base.
+        eyes = np.stack([pts[2:4].mean(axis=0), pts[0:2].mean(axis=0)])
+        matrix = similarity_transform(eyes, template_points(self.size[0])[:2])
+        return Registration(
+            matrix=matrix,
+            size=self.size,
+            points=eyes,
+            box=(
+                float(rect.left()),
+                float(rect.top()),
+                float(rect.right()),
+                float(rect.bottom()),
+            ),
+            score=float(scores[best]),
+            method=self.name,
+        )
+
+
+class PrecroppedAligner:
+    """For frames that are already registered face crops (CASME II `Cropped`): resize only."""
+
+    name = "precropped"
+
+    def __init__(self, size: int = 224) -> None:
+        if size < 16:
+            raise EdgeBuildError(f"crop size {size} is too small (minimum 16)")
+        self.size = (int(size), int(size))
+
+    def register(self, frame: np.ndarray) -> Union[Registration, NoFace]:
+        _check_frame(frame)
+        height, width = frame.shape[:2]
+        sx, sy = self.size[1] / float(width), self.size[0] / float(height)
+        matrix = np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]])
+        box = (0.0, 0.0, float(width), float(height))
+        return Registration(matrix, self.size, np.zeros((0, 2)), box, 1.0, self.name)
+
+    def warp(self, frame: np.ndarray, registration: Registration) -> np.ndarray:
+        _check_frame(frame)
+        return resize_frame(frame, registration.size)
+
+
+ALIGNERS = {
+    "mediapipe": MediaPipeAligner,
+    "dlib": DlibAligner,
+    "precropped": PrecroppedAligner,
+}
+
+
+def make_aligner(name: str, size: int = 224) -> FaceAligner:
+    """An aligner by name (`mediapipe`, `dlib`, `precropped`)."""
+    if name not in ALIGNERS:
+        raise EdgeBuildError(
+            "unknown aligner {!r}; available: {}".format(name, ", ".join(sorted(ALIGNERS)))
+        )
+    return ALIGNERS[name](size)
+
+
+def align_clip(
+    aligner: FaceAligner, frames: Sequence[np.ndarray], *, reference: int = 0
+) -> Union[List[np.ndarray], NoFace]:
+    """Register on `frames[reference]` (the onset) and warp every frame with that transform."""
+    if not 0 <= reference < len(frames):
+        raise EdgeBuildError(f"reference frame {reference} is outside the clip of {len(frames)}")
+    registration = aligner.register(frames[reference])
+    if isinstance(registration, NoFace):
+        logger.info("clip not aligned: %s", registration.reason)
+        return registration
+    return [aligner.warp(frame, registration) for frame in frames]

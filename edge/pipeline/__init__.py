@@ -1,0 +1,27 @@
+"""The live pipeline behind `edge-run VIDEO|--camera N`: decode, align per clip, spot onset and
+apex, classify each event through any Runner, and write JSON lines. numpy-only at import."""
+
+from __future__ import annotations
+
+from edge.pipeline.classifier import EventClassifier, EventPrediction, make_runner
+from edge.pipeline.events import AnnotatedVideo, JsonLines
+from edge.pipeline.live import PipelineConfig, run_given, run_spotting
+from edge.pipeline.source import Frame, FrameClock, VideoSource
+from edge.pipeline.spotting import Spot, Spotter, motion_image
+
+__all__ = [
+    "AnnotatedVideo",
+    "EventClassifier",
+    "EventPrediction",
+    "Frame",
+    "FrameClock",
+    "JsonLines",
+    "PipelineConfig",
+    "Spot",
+    "Spotter",
+    "VideoSource",
+    "make_runner",
+    "motion_image",
+    "run_given",
+    "run_spotting",
+]

@@ -1,0 +1,395 @@
+"""The live loop: decode, register each clip once, spot onset/apex, classify, report.
+
+A clip starts on the first frame with a face; its registration (one similarity transform) is
+reused for every frame until a periodic re-check finds the face gone or moved, which ends the
+clip and starts the next. Events are classified as soon as the spotter confirms them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, Iterator, Optional, Tuple, Union
+
+import numpy as np
+
+from edge._lazy import require
+from edge.align.aligner import FaceAligner, NoFace, Registration
+from edge.errors import EdgeBuildError
+from edge.pipeline.classifier import EventClassifier
+from edge.pipeline.events import AnnotatedVideo, JsonLines
+from edge.pipeline.source import Frame, VideoSource
+from edge.pipeline.spotting import Spot, Spotter, motion_image
+
+__all__ = ["PipelineConfig", "StageTimer", "run_spotting", "run_given"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Spotting and tracking settings (seconds, grey levels and crop pixels).
+
+    The registration is re-checked every `recheck_s`, and at once when the registered crop
+    differs from the clip's first crop by more than `lost_change` grey levels on average (the
+    face left or moved far): a micro-expression changes it by about one grey level.
+    """
+
+    half_window_s: float = 0.2
+    z: float = 8.0
+    min_motion: float = 0.5
+    recheck_s: float = 1.0
+    drift_px: float = 8.0
+    no_face_retry_frames: int = 3
+    lost_change: float = 20.0
+
+
+class StageTimer:
+    """Accumulates milliseconds per stage; reports the mean per call."""
+
+    def __init__(self) -> None:
+        self.total: Dict[str, float] = defaultdict(float)
+        self.count: Dict[str, int] = defaultdict(int)
+
+    def add(self, stage: str, start_ns: int) -> int:
+        now = time.perf_counter_ns()
+        self.total[stage] += (now - start_ns) / 1e6
+        self.count[stage] += 1
+        return now
+
+    def means(self) -> Dict[str, float]:
+        return {k: round(self.total[k] / self.count[k], 3) for k in self.total if self.count[k]}
+
+
+def _rgb(bgr: np.ndarray) -> np.ndarray:
+    cv2 = require("cv2", purpose="colour conversion")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _drift(current: Registration, new: Registration) -> float:
+    """Mean distance, in crop pixels, between the new landmarks and the registered ones."""
+    if len(current.points) == 0 or len(new.points) != len(current.points):
+        return 0.0
+    a = current.points @ current.matrix[:, :2].T + current.matrix[:, 2]
+    b = new.points @ current.matrix[:, :2].T + current.matrix[:, 2]
+    return float(np.linalg.norm(a - b, axis=1).mean())
+
+
+def _frames(source: VideoSource, timer: StageTimer) -> Iterator[Frame]:
+    iterator = iter(source)
+    while True:
+        start = time.perf_counter_ns()
+        try:
+            frame = next(iterator)
+        except StopIteration:
+            return
+        timer.add("decode", start)
+        yield frame
+
+
+class _Run:
+    """State of one `run_spotting` call (kept off the public functions to keep them short)."""
+
+    def __init__(self, source, aligner, classifier, sink, annotated, config) -> None:
+        self.source: VideoSource = source
+        self.aligner: FaceAligner = aligner
+        self.classifier: EventClassifier = classifier
+        self.sink: JsonLines = sink
+        self.annotated: Optional[AnnotatedVideo] = annotated
+        self.config: PipelineConfig = config
+        self.timer = StageTimer()
+        self.registration: Optional[Registration] = None
+        self.spotter: Optional[Spotter] = None
+        self.clip = -1
+        self.checked_at = 0.0
+        self.events = 0
+        self.no_face_frames = 0
+        self.no_face_start: Optional[Tuple[int, float, str]] = None
+        self.since_attempt = 0
+        self.crops: Deque[Tuple[int, float, np.ndarray]] = deque()
+        self.reference: Optional[np.ndarray] = None
+
+    # clips -------------------------------------------------------------------------------------
+    def start_clip(self, frame: Frame, registration: Registration) -> None:
+        self.registration = registration
+        self.clip += 1
+        self.spotter = Spotter(
+            self.source.fps,
+            half_window_s=self.config.half_window_s,
+            z=self.config.z,
+            min_motion=self.config.min_motion,
+        )
+        self.crops = deque(maxlen=8 * self.spotter.k + 4)
+        self.reference = None
+        self.checked_at = frame.time_s
+        logger.info("clip %d starts at frame %d (%s)", self.clip, frame.index, registration.method)
+
+    def end_clip(self) -> None:
+        if self.spotter is not None:
+            for spot in self.spotter.flush():
+                self.emit(spot)
+        self.registration = None
+        self.spotter = None
+
+    def no_face(self, frame: Frame, reason: str) -> None:
+        self.no_face_frames += 1
+        if self.no_face_start is None:
+            self.no_face_start = (frame.index, frame.time_s, reason)
+
+    def face_back(self, frame: Frame) -> None:
+        if self.no_face_start is not None:
+            index, time_s, reason = self.no_face_start
+            self.sink.write(
+                {
+                    "type": "no_face",
+                    "start_frame": index,
+                    "end_frame": frame.index - 1,
+                    "start_time_s": round(time_s, 4),
+                    "end_time_s": round(frame.time_s, 4),
+                    "reason": reason,
+                }
+            )
+            self.no_face_start = None
+
+    # per frame ---------------------------------------------------------------------------------
+    def register(self, frame: Frame) -> Union[Registration, NoFace]:
+        start = time.perf_counter_ns()
+        result = self.aligner.register(_rgb(frame.bgr))
+        self.timer.add("register", start)
+        return result
+
+    def step(self, frame: Frame, *, force: bool = False) -> Optional[Registration]:
+        """Keep or renew the clip's registration for this frame; None when there is no face."""
+        if self.registration is None:
+            self.since_attempt += 1
+            if (
+                self.no_face_start is not None
+                and self.since_attempt < self.config.no_face_retry_frames
+            ):
+                self.no_face(frame, self.no_face_start[2])
+                return None
+            self.since_attempt = 0
+            found = self.register(frame)
+            if isinstance(found, NoFace):
+                self.no_face(frame, found.reason)
+                return None
+            self.face_back(frame)
+            self.start_clip(frame, found)
+        elif force or frame.time_s - self.checked_at >= self.config.recheck_s:
+            self.checked_at = frame.time_s
+            found = self.register(frame)
+            if isinstance(found, NoFace):
+                self.end_clip()
+                self.no_face(frame, found.reason)
+                return None
+            drift = _drift(self.registration, found)
+            if drift > self.config.drift_px:
+                logger.info("face moved %.1f px at frame %d; re-registering", drift, frame.index)
+                self.end_clip()
+                self.start_clip(frame, found)
+        return self.registration
+
+    def process(self, frame: Frame) -> None:
+        registration = self.step(frame)
+        if registration is None or self.spotter is None:
+            if self.annotated is not None:
+                self.annotated.write(frame.bgr, None)
+            return
+        start = time.perf_counter_ns()
+        aligned = self.aligner.warp(frame.bgr, registration)
+        start = self.timer.add("align", start)
+        grey = motion_image(aligned)
+        if self.reference is None:
+            self.reference = grey
+        elif float(np.abs(grey - self.reference).mean()) > self.config.lost_change:
+            clip = self.clip
+            registration = self.step(frame, force=True)
+            if registration is None or self.spotter is None:
+                if self.annotated is not None:
+                    self.annotated.write(frame.bgr, None)
+                return
+            if clip == self.clip:  # same face, same place: accept the new look
+                self.reference = grey
+            else:
+                aligned = self.aligner.warp(frame.bgr, registration)
+                grey = self.reference = motion_image(aligned)
+            start = time.perf_counter_ns()
+        self.crops.append((frame.index, frame.time_s, aligned))
+        spots = self.spotter.push(frame.index, frame.time_s, grey)
+        self.timer.add("spot", start)
+        for spot in spots:
+            self.emit(spot)
+        if self.annotated is not None:
+            start = time.perf_counter_ns()
+            self.annotated.write(frame.bgr, registration.crop_corners())
+            self.timer.add("annotate", start)
+
+    def emit(self, spot: Spot) -> None:
+        crops = {index: crop for index, _, crop in self.crops}
+        if spot.onset not in crops or spot.apex not in crops:
+            logger.warning("event at frame %d: its frames left the buffer; skipped", spot.apex)
+            return
+        prediction = self.classifier(_rgb(crops[spot.onset]), _rgb(crops[spot.apex]))
+        self.events += 1
+        timing = self.timer.means()
+        timing.update(
+            {
+                "preprocess": round(prediction.preprocess_ms, 3),
+                "infer": round(prediction.infer_ms, 3),
+            }
+        )
+        self.sink.write(
+            {
+                "type": "event",
+                "event": self.events,
+                "clip": self.clip,
+                "source": "spotting",
+                "onset_frame": spot.onset,
+                "apex_frame": spot.apex,
+                "onset_time_s": round(spot.onset_time_s, 4),
+                "apex_time_s": round(spot.apex_time_s, 4),
+                "label": prediction.label,
+                "scores": {k: round(v, 6) for k, v in prediction.scores.items()},
+                "motion": round(spot.magnitude, 4),
+                "threshold": round(spot.threshold, 4),
+                "timing_ms": timing,
+            }
+        )
+        if self.annotated is not None:
+            self.annotated.show(f"{prediction.label} (apex {spot.apex})", int(self.source.fps))
+
+
+def _summary(source: VideoSource, timer: StageTimer, wall_s: float, first, last, **extra):
+    duration = 0.0
+    if first is not None and last is not None:
+        duration = last - first + 1.0 / source.fps
+    record: Dict[str, Any] = {
+        "type": "summary",
+        "source": source.name,
+        "frames": source.frames_read,
+        "corrupt_frames": source.corrupt_frames,
+        "fps": round(source.fps, 3),
+        "duration_s": round(duration, 4),
+        "wall_s": round(wall_s, 4),
+        "realtime_factor": round(duration / wall_s, 3) if wall_s > 0 else None,
+        "stage_ms": timer.means(),
+    }
+    record.update(extra)
+    return record
+
+
+def run_spotting(
+    source: VideoSource,
+    aligner: FaceAligner,
+    classifier: EventClassifier,
+    sink: JsonLines,
+    *,
+    annotated: Optional[AnnotatedVideo] = None,
+    config: Optional[PipelineConfig] = None,
+) -> Dict[str, Any]:
+    """Spot and classify every micro-expression in an open source; returns the summary record."""
+    run = _Run(source, aligner, classifier, sink, annotated, config or PipelineConfig())
+    start = time.perf_counter()
+    first = last = None
+    for frame in _frames(source, run.timer):
+        first = frame.time_s if first is None else first
+        last = frame.time_s
+        run.process(frame)
+    run.end_clip()
+    if run.no_face_start is not None:
+        index, time_s, reason = run.no_face_start
+        sink.write(
+            {
+                "type": "no_face",
+                "start_frame": index,
+                "end_frame": None,
+                "start_time_s": round(time_s, 4),
+                "end_time_s": None,
+                "reason": reason,
+            }
+        )
+    summary = _summary(
+        source,
+        run.timer,
+        time.perf_counter() - start,
+        first,
+        last,
+        clips=run.clip + 1,
+        events=run.events,
+        no_face_frames=run.no_face_frames,
+        executor=classifier.executor,
+    )
+    sink.write(summary)
+    return summary
+
+
+def run_given(
+    source: VideoSource,
+    aligner: FaceAligner,
+    classifier: EventClassifier,
+    sink: JsonLines,
+    *,
+    onset: int,
+    apex: int,
+) -> Dict[str, Any]:
+    """Classify one event whose onset and apex frame numbers are known; register on the onset."""
+    if onset < 0 or apex <= onset:
+        raise EdgeBuildError(f"--onset {onset} and --apex {apex}: need 0 <= onset < apex")
+    timer = StageTimer()
+    start = time.perf_counter()
+    kept: Dict[int, Frame] = {}
+    first = last = None
+    for frame in _frames(source, timer):
+        first = frame.time_s if first is None else first
+        last = frame.time_s
+        if frame.index in (onset, apex):
+            kept[frame.index] = frame
+        if frame.index >= apex:
+            break
+    for role, index in (("onset", onset), ("apex", apex)):
+        if index not in kept:
+            raise EdgeBuildError(
+                f"{source.name}: --{role} frame {index} was not decoded (the video has {source.frames_read} readable frames)"
+            )
+    t0 = time.perf_counter_ns()
+    registration = aligner.register(_rgb(kept[onset].bgr))
+    t0 = timer.add("register", t0)
+    if isinstance(registration, NoFace):
+        raise EdgeBuildError(f"{source.name}: frame {onset}: {registration.reason}")
+    crops = [_rgb(aligner.warp(kept[i].bgr, registration)) for i in (onset, apex)]
+    timer.add("align", t0)
+    prediction = classifier(crops[0], crops[1])
+    timing = timer.means()
+    timing.update(
+        {"preprocess": round(prediction.preprocess_ms, 3), "infer": round(prediction.infer_ms, 3)}
+    )
+    sink.write(
+        {
+            "type": "event",
+            "event": 1,
+            "clip": 0,
+            "source": "given",
+            "onset_frame": onset,
+            "apex_frame": apex,
+            "onset_time_s": round(kept[onset].time_s, 4),
+            "apex_time_s": round(kept[apex].time_s, 4),
+            "label": prediction.label,
+            "scores": {k: round(v, 6) for k, v in prediction.scores.items()},
+            "timing_ms": timing,
+        }
+    )
+    summary = _summary(
+        source,
+        timer,
+        time.perf_counter() - start,
+        first,
+        last,
+        clips=1,
+        events=1,
+        no_face_frames=0,
+        executor=classifier.executor,
+    )
+    sink.write(summary)
+    return summary
