@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Bump when calib.synth changes what it renders, so cached sets are rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)

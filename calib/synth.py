@@ -85,6 +85,9 @@ EMOTION_AUS: Dict[str, Tuple[Tuple[str, ...], ...]] = {
     "others": (("AU4",),),
 }
 CLASSES: Tuple[str, ...] = tuple(EMOTION_AUS)
+# Composite classes of the 3-class protocols (MMNet CASME II 3-class, MEGC): same AU recipes.
+EMOTION_AUS["negative"] = EMOTION_AUS["repression"] + EMOTION_AUS["disgust"]
+EMOTION_AUS["positive"] = EMOTION_AUS["happiness"]
 
 SIZE = 224
 
@@ -268,8 +271,10 @@ def render_clip(
 
 
 def _schedule(n: int, subjects: int, classes: Sequence[str]) -> List[Tuple[int, str]]:
-    """Class- and subject-balanced (subject, emotion) for each sample index."""
-    return [(i % subjects, classes[(i // subjects + i) % len(classes)]) for i in range(n)]
+    """(subject, emotion) per sample index: classes cycle exactly, and the subject shifts by one
+    every class cycle, so every subject meets every class whatever the two counts are."""
+    c = len(classes)
+    return [((i % c + i // c) % subjects, classes[i % c]) for i in range(n)]
 
 
 def generate(

@@ -30,6 +30,7 @@ from edge.runtime.ort import OrtRunner
 from edge.runtime.torch_runner import TorchRunner
 from edge.spec import ModelSpec
 from edge.targets import DEFAULT_TARGET, target
+from quantize.data import VALIDATION_FILE, calibration_set, synthetic_validation
 from quantize.progress import Progress
 from quantize.simplify import simplify_onnx
 
@@ -64,12 +65,17 @@ class BuildConfig:
     parity_tolerance: float = DEFAULT_TOLERANCE
     seed: int = 0
     lint_only: bool = False
+    val_samples: int = 40
+    calib_data: str = "synthetic"
+    calib_samples: int = 128
+    cache_dir: Optional[Path] = None
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["out"] = str(self.out)
         data["checkpoint"] = str(self.checkpoint) if self.checkpoint else None
         data["class_names"] = list(self.class_names) if self.class_names else None
+        data["cache_dir"] = str(self.cache_dir) if self.cache_dir else None
         return data
 
 
@@ -165,17 +171,20 @@ def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) ->
             f"--precision {config.precision} is not available yet: {PRECISIONS[config.precision]}"
         )
     trt = target(config.target_trt)
-    progress = progress or Progress(6)
+    progress = progress or Progress(7)
     arch = architecture(config.arch)
 
     with progress.stage("Loading model", "load"):
         if config.checkpoint is None:
-            loaded = arch.build_demo(seed=config.seed)
+            loaded = arch.build_demo()
             if config.class_names:
                 loaded.spec = loaded.spec.with_class_names(config.class_names)
-            progress.note(
-                f"no --checkpoint: built-in demo, a seeded UNTRAINED {loaded.spec.arch} {loaded.spec.variant} (seed {config.seed})"
-            )
+            if loaded.info.get("trained"):
+                progress.note("no --checkpoint: the built-in demo {} {} ({})".format(
+                    loaded.spec.arch, loaded.spec.variant, loaded.info["checkpoint"]))  # fmt: skip
+            else:
+                progress.note("no --checkpoint and no trained demo shipped: a seeded UNTRAINED "
+                              f"{loaded.spec.arch} {loaded.spec.variant}")  # fmt: skip
         else:
             loaded = arch.load(config.checkpoint, class_names=config.class_names)
             progress.note(f"{loaded.spec.arch} {loaded.spec.variant} from {config.checkpoint}")
@@ -261,6 +270,23 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
         if config.lint_only:
             raise _LintOnly(findings)
 
+        with progress.stage("Preparing validation and calibration data", "data"):
+            validation, validation_entry = _validation(config, spec, final_path, staging)
+            calibration = calibration_set(
+                spec,
+                config.calib_data,
+                config.calib_samples,
+                seed=config.seed,
+                required=config.precision == "int8",
+                cache_dir=config.cache_dir,
+            )
+            if validation_entry:
+                fp32 = validation_entry["fp32_metrics"]
+                progress.note("validation: {} labelled clips, FP32 accuracy {:.1%}, UAR {:.1%}".format(
+                    validation_entry["samples"], fp32["accuracy"], fp32["uar"]))  # fmt: skip
+            if calibration is not None:
+                progress.note(f"calibration: {len(calibration)} samples from {calibration.source}")  # fmt: skip
+
         with progress.stage("Writing bundle", "bundle"):
             shutil.rmtree(work)
             logits_name = spec.outputs[0].name
@@ -290,6 +316,8 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 },
                 progress.timings,
             )
+            manifest["validation"] = validation_entry
+            manifest["calibration"] = calibration.summary() if calibration is not None else None
             manifest["lint"] = {
                 "target": trt.name,
                 "findings": [f.to_dict() for f in findings],
@@ -297,6 +325,19 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
             write_manifest(staging, manifest)
     return BuildResult(out=Path(config.out), manifest=manifest, timings=dict(progress.timings),
                        lint=findings)  # fmt: skip
+
+
+def _validation(config, spec, model_path, staging):
+    """Write the bundle's validation set with FP32 reference logits; None when no data fits."""
+    validation = synthetic_validation(spec, config.val_samples, seed=config.seed)
+    if validation is None:
+        return None, None
+    logits_name = spec.outputs[0].name
+    with OrtRunner(model_path) as runner:
+        logits = np.concatenate([runner.infer(f)[logits_name] for f in validation.feeds(spec)])
+        executor = runner.executor
+    validation.save(staging / VALIDATION_FILE, logits)
+    return validation, validation.manifest_entry(spec, logits, executor)
 
 
 def _manifest(
@@ -323,6 +364,7 @@ def _manifest(
             "checkpoint_sha256": info.get("checkpoint_sha256"),
             "stripped_prefix": info.get("stripped_prefix"),
             "ignored_dead_keys": info.get("ignored_dead_keys", []),
+            "demo_card": info.get("demo_card"),
             "class_names": list(spec.class_names),
             "num_classes": spec.num_classes,
             "spec": spec.to_dict(),

@@ -31,8 +31,17 @@ def demo_bundle(tmp_path_factory):
 def test_demo_bundle_manifest(demo_bundle, capsys):
     bundle = Bundle.load(demo_bundle)
     m = bundle.manifest
-    assert sorted(m["files"]) == ["model.fp32.onnx", "reference.npz"]
-    assert m["model"]["trained"] is False and m["model"]["seed"] == 0
+    assert sorted(m["files"]) == ["model.fp32.onnx", "reference.npz", "validation.npz"]
+    from edge.models.mmnet_arch import DEMO_CHECKPOINT
+
+    if DEMO_CHECKPOINT.is_file():  # the trained demo ships: the bundle says where it came from
+        assert m["model"]["trained"] is True and m["model"]["demo_card"]["variant"] == "casme2-5"
+    else:
+        assert m["model"]["trained"] is False and m["model"]["seed"] == 0
+    assert m["validation"]["samples"] == 40 and m["validation"]["labels"] is True
+    assert 0.0 <= m["validation"]["fp32_metrics"]["uar"] <= 1.0
+    assert m["calibration"]["samples"] == 128 and m["calibration"]["subjects"] == 8
+    assert set(m["calibration"]["class_counts"].values()) == {25, 26}
     assert m["model"]["class_names"] == ["happiness", "repression", "disgust", "surprise", "others"]
     assert m["target"] == {"tensorrt": "10", "opset": 17, "jetpack": "6.1-7.2"}
     assert m["export"]["opset"] == 17
@@ -158,7 +167,8 @@ def test_edge_run_classifies_a_face_pair(demo_bundle, tmp_path, capsys):
     line = json.loads(capsys.readouterr().out)
     assert line["label"] in ("happiness", "repression", "disgust", "surprise", "others")
     assert sum(line["scores"].values()) == pytest.approx(1.0)
-    assert line["trained"] is False and "onnxruntime" in line["executor"]
+    assert line["trained"] is Bundle.load(demo_bundle).manifest["model"]["trained"]
+    assert "onnxruntime" in line["executor"]
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert (
         run_main(

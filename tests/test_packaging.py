@@ -4,12 +4,11 @@ host stack, and module boundaries hold."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.blocking import run_blocked
 from tests.conftest import ROOT
 
 PACKAGES = ("edge", "quantize", "calib", "benchmarks")
@@ -21,17 +20,6 @@ def test_package_is_ours_not_a_pypi_namesake(name):
     assert Path(module.__file__).resolve().is_relative_to(ROOT / name), module.__file__
     assert isinstance(module.__all__, list)
 
-
-BLOCKER = """
-import sys
-BLOCKED = {blocked!r}
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in BLOCKED:
-            raise ImportError('blocked for this test: ' + name)
-        return None
-sys.meta_path.insert(0, Block())
-"""
 
 DEVICE_MODULES = (
     "edge",
@@ -65,13 +53,6 @@ DEVICE_MODULES = (
 )
 
 
-def _run_blocked(code: str, blocked):
-    script = BLOCKER.format(blocked=list(blocked)) + code
-    return subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
-    )
-
-
 def test_device_side_imports_without_host_stack():
     blocked = (
         "torch",
@@ -86,7 +67,7 @@ def test_device_side_imports_without_host_stack():
         "skimage",
     )
     code = f"import importlib\nfor m in {DEVICE_MODULES!r}: importlib.import_module(m)\nprint('ok')"
-    proc = _run_blocked(code, blocked)
+    proc = run_blocked(code, blocked)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
 
@@ -98,7 +79,7 @@ def test_missing_torch_names_the_extra():
         "try:\n    architecture('mmnet')\n"
         "except MissingDependencyError as e:\n    print(e)\n"
     )
-    proc = _run_blocked(code, ("torch",))
+    proc = run_blocked(code, ("torch",))
     assert proc.returncode == 0, proc.stderr
     assert "mer-edge[host]" in proc.stdout and "torch==2.13.0" in proc.stdout
 
@@ -109,7 +90,7 @@ def test_cli_help_needs_no_heavy_import(module):
     if module != "quantize.cli.build":
         blocked += ("torch", "onnx", "onnxruntime")
     code = f"import sys\nfrom {module} import main\nsys.argv=['x','--help']\nmain()"
-    proc = _run_blocked(code, blocked)
+    proc = run_blocked(code, blocked)
     assert proc.returncode == 0, proc.stderr
     assert "usage:" in proc.stdout
 

@@ -78,8 +78,15 @@ def _torch_model(bundle: Bundle, checkpoint: Optional[str]):
                 f"{checkpoint}: sha256 {found} differs from the checkpoint this bundle was built from ({expected})"
             )
         return loaded.model
+    if model_info.get("demo_card") is not None:  # built from the shipped demo model
+        loaded = arch.build_demo()
+        if loaded.info.get("checkpoint_sha256") != model_info.get("checkpoint_sha256"):
+            raise EdgeBuildError(
+                f"{bundle.root}: built from another demo model than the one installed; pass --checkpoint"
+            )
+        return loaded.model
     if model_info.get("checkpoint") is None and model_info.get("seed") is not None:
-        return arch.build_demo(seed=int(model_info["seed"])).model
+        return arch.build_seeded(seed=int(model_info["seed"])).model
     raise EdgeBuildError(
         f"{bundle.root}: the torch backend needs the checkpoint this bundle was built from ({model_info.get('checkpoint')}); pass --checkpoint"
     )

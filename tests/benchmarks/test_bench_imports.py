@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.blocking import run_blocked
 
-from tests.conftest import ROOT
-
-BLOCKER = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {blocked!r}:
-            raise ImportError('blocked for this test: ' + name)
-        return None
-sys.meta_path.insert(0, Block())
+CODE = """
 import benchmarks.latency, benchmarks.accuracy, benchmarks.env, benchmarks.report, benchmarks.cli
 from benchmarks.report import render_markdown, html_available
 from benchmarks.env import probe_environment
@@ -26,12 +16,6 @@ print('ok')
 
 def test_benchmarks_import_on_a_numpy_only_device():
     blocked = ["matplotlib", "torch", "onnx", "onnxruntime", "tensorrt", "cuda", "pandas", "PIL"]
-    proc = subprocess.run(
-        [sys.executable, "-c", BLOCKER.format(blocked=blocked)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    proc = run_blocked(CODE, blocked)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
