@@ -228,7 +228,7 @@ def _finetune(model, data: CalibrationSet, *, epochs: int, batch: int, seed: int
             loss = torch.nn.functional.cross_entropy(model(onset[idx], apex[idx]), labels[idx])
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         model.eval()
         line = f"fine-tune epoch {epoch} loss {total / len(data):.4f}"
         if report is not None:

@@ -32,6 +32,7 @@ from edge.spec import ModelSpec
 from edge.targets import DEFAULT_TARGET, target
 from quantize.data import VALIDATION_FILE, calibration_set, synthetic_validation
 from quantize.progress import Progress
+from quantize.reduce import reduce_precision
 from quantize.simplify import simplify_onnx
 
 __all__ = ["PRECISIONS", "BuildConfig", "BuildResult", "build_bundle", "reference_feeds"]
@@ -39,11 +40,7 @@ __all__ = ["PRECISIONS", "BuildConfig", "BuildResult", "build_bundle", "referenc
 log = logging.getLogger(__name__)
 
 #: precision -> None when available, else why not (one table for CLI choices and checks).
-PRECISIONS: Dict[str, Optional[str]] = {
-    "fp32": None,
-    "fp16": "FP16 models arrive with the quantization work (quantize.fp16); build fp32 for now",
-    "int8": "INT8 models arrive with the quantization work (quantize.int8); build fp32 for now",
-}
+PRECISIONS: Dict[str, Optional[str]] = {"fp32": None, "fp16": None, "int8": None}
 
 FP32_FILE = "model.fp32.onnx"
 REFERENCE_FILE = "reference.npz"
@@ -69,6 +66,10 @@ class BuildConfig:
     calib_data: str = "synthetic"
     calib_samples: int = 128
     cache_dir: Optional[Path] = None
+    quantizer: str = "nncf"
+    max_accuracy_drop: Optional[float] = None
+    #: nodes kept out of INT8; None means the ModelSpec's precision hints
+    int8_exclude: Optional[Tuple[str, ...]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -171,7 +172,7 @@ def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) ->
             f"--precision {config.precision} is not available yet: {PRECISIONS[config.precision]}"
         )
     trt = target(config.target_trt)
-    progress = progress or Progress(7)
+    progress = progress or Progress(8 if config.precision != "fp32" else 7)
     arch = architecture(config.arch)
 
     with progress.stage("Loading model", "load"):
@@ -271,7 +272,9 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
             raise _LintOnly(findings)
 
         with progress.stage("Preparing validation and calibration data", "data"):
-            validation, validation_entry = _validation(config, spec, final_path, staging)
+            validation, validation_entry, fp32_logits = _validation(
+                config, spec, final_path, staging
+            )
             calibration = calibration_set(
                 spec,
                 config.calib_data,
@@ -286,6 +289,19 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                     validation_entry["samples"], fp32["accuracy"], fp32["uar"]))  # fmt: skip
             if calibration is not None:
                 progress.note(f"calibration: {len(calibration)} samples from {calibration.source}")  # fmt: skip
+
+        reduced = quantization = None
+        if config.precision != "fp32":
+            with progress.stage(f"Building {config.precision.upper()} model", config.precision):
+                reduced, quantization = reduce_precision(
+                    config, spec, trt, final_path, staging, validation=validation,
+                    fp32_logits=fp32_logits, calibration=calibration, lint=lint_for_target,
+                )  # fmt: skip
+                measured = reduced["measured_vs_fp32"]
+                if measured:
+                    progress.note("{}: top-1 agreement with FP32 {:.1%}, max |logit diff| {:.3g}"
+                                  .format(config.precision, measured["top1_agreement"],
+                                          measured["logits"]["max_abs_error"]))  # fmt: skip
 
         with progress.stage("Writing bundle", "bundle"):
             shutil.rmtree(work)
@@ -316,6 +332,9 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 },
                 progress.timings,
             )
+            if reduced is not None:
+                manifest["models"][config.precision] = reduced
+                manifest["quantization"] = quantization
             manifest["validation"] = validation_entry
             manifest["calibration"] = calibration.summary() if calibration is not None else None
             manifest["lint"] = {
@@ -331,13 +350,13 @@ def _validation(config, spec, model_path, staging):
     """Write the bundle's validation set with FP32 reference logits; None when no data fits."""
     validation = synthetic_validation(spec, config.val_samples, seed=config.seed)
     if validation is None:
-        return None, None
+        return None, None, None
     logits_name = spec.outputs[0].name
     with OrtRunner(model_path) as runner:
         logits = np.concatenate([runner.infer(f)[logits_name] for f in validation.feeds(spec)])
         executor = runner.executor
     validation.save(staging / VALIDATION_FILE, logits)
-    return validation, validation.manifest_entry(spec, logits, executor)
+    return validation, validation.manifest_entry(spec, logits, executor), logits
 
 
 def _manifest(

@@ -134,9 +134,7 @@ def test_parity_above_tolerance_fails_the_build(tmp_path, capsys):
     _assert_nothing_written(tmp_path, "out")
 
 
-def test_unavailable_precision_and_foreign_out_dir(tmp_path, capsys):
-    assert build_main(["--precision", "int8", "--out", str(tmp_path / "q"), "--quiet"]) == 1
-    assert "not available yet" in capsys.readouterr().err
+def test_foreign_out_dir_is_refused(tmp_path, capsys):
     foreign = tmp_path / "docs"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")
@@ -249,3 +247,50 @@ def test_summary_prints_the_device_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "python3 -m edge.cli.engine --bundle {} --precision fp32".format(tmp_path / "b") in out
     assert Bundle.load(tmp_path / "b").manifest["lint"] == {"target": "10", "findings": []}
+
+
+def test_fp16_bundle(tmp_path, capsys):
+    out = tmp_path / "f16"
+    assert build_main(["--precision", "fp16", "--out", str(out), "--calib-samples", "0",
+                       "--quiet"]) == 0  # fmt: skip
+    m = Bundle.load(out).manifest
+    entry = m["models"]["fp16"]
+    assert entry["file"] == "model.fp16.onnx" and entry["lint"] == []
+    assert entry["measured_vs_fp32"]["top1_agreement"] >= 0.99
+    assert entry["measured_vs_fp32"]["samples"] == 40
+    assert m["quantization"]["precision"] == "fp16"
+    assert "--precision fp16" in capsys.readouterr().out
+
+
+def test_int8_bundle_is_tensorrt_legal_and_measured(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("nncf")
+    from edge.lint import check_qdq, errors
+
+    out = tmp_path / "i8"
+    assert build_main(["--precision", "int8", "--out", str(out), "--calib-samples", "16",
+                       "--max-accuracy-drop", "0.05", "--quiet"]) == 0  # fmt: skip
+    m = Bundle.load(out).manifest
+    entry = m["models"]["int8"]
+    assert entry["file"] == "model.int8.qdq.onnx" and entry["ops"]["QuantizeLinear"] > 0
+    assert errors(check_qdq(onnx.load(str(out / entry["file"])))) == []
+    q = m["quantization"]
+    assert q["kept_in_higher_precision"] == ["/Sub", "/conv_act/", "/main_branch/"]
+    assert q["calibration"]["samples"] == 16
+    assert q["budget"]["final"]["drop"] <= 0.05
+    assert entry["measured_vs_fp32"]["top1_agreement"] >= 0.95
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--calib-data", "/nonexistent/calib"], "calibration folder not found"),
+        (["--max-accuracy-drop", "-0.1"], "must be a non-negative number"),
+        (["--calib-samples", "0"], "INT8 needs calibration data"),
+    ],
+)
+def test_int8_bad_inputs_exit_1_and_leave_nothing(tmp_path, capsys, args, message):
+    code = build_main(["--precision", "int8", "--out", str(tmp_path / "q"), "--quiet"] + args)
+    assert code == 1
+    assert message in capsys.readouterr().err
+    _assert_nothing_written(tmp_path, "q")

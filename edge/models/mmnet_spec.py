@@ -18,8 +18,10 @@ CASME2_5_CLASSES = ("happiness", "repression", "disgust", "surprise", "others")
 #: Label order of the official `CASME2_3.py`; negative = repression, disgust, fear, sadness.
 CASME2_3_CLASSES = ("happiness", "surprise", "negative")
 
-#: Nodes the fact sheet suspects are sensitive to low precision (quantization confirms).
-PRECISION_HINTS = ("/vit_pos/", "/main_branch/Add", "/main_branch/fc/")
+#: ONNX node-name prefixes INT8 keeps in higher precision. Measured on the demo MMNet (see
+#: quantize/sensitivity.py): the motion path (onset/apex difference, stem, CA blocks) is what INT8
+#: hurts; the fact sheet's suspects (ViT branch, fusion Add, the 100,352-wide Gemm) were refuted.
+PRECISION_HINTS = ("/Sub", "/conv_act/", "/main_branch/")
 
 
 @dataclass(frozen=True)

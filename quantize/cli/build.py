@@ -45,7 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="state_dict file (.pt/.pth via torch.load(weights_only=True), or .safetensors); "
         "default: the built-in demo model",
     )
-    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32")
+    parser.add_argument(
+        "--precision",
+        choices=list(PRECISIONS),
+        default="fp32",
+        help="fp32, or fp16 / int8 built next to the FP32 reference",
+    )
+    parser.add_argument(
+        "--quantizer",
+        choices=["nncf", "ort"],
+        default="nncf",
+        help="INT8 post-training quantizer (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        default=None,
+        help="INT8 budget, absolute (e.g. 0.01): UAR drop on the labelled "
+        "validation split, else 1 - top-1 agreement with FP32; nodes are kept in "
+        "higher precision, most sensitive first, until it holds",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -150,6 +169,29 @@ def _summary(result) -> str:
             parity["top1_agreement"],
             parity["candidate"],
         ),
+    ]
+    reduced = (
+        m["models"].get(m["config"]["precision"]) if m["config"]["precision"] != "fp32" else None
+    )
+    if reduced is not None:
+        measured = reduced.get("measured_vs_fp32")
+        lines.append(
+            "  {:<11} {} ({} nodes){}".format(
+                m["config"]["precision"],
+                reduced["file"],
+                reduced["nodes"],
+                "; top-1 agreement with FP32 {:.1%}{}, executor {}".format(
+                    measured["top1_agreement"],
+                    ", UAR {:+.1%}".format(measured["delta"]["uar"])
+                    if measured.get("delta")
+                    else "",
+                    measured["executor"],
+                )
+                if measured
+                else "; not measured (no validation split)",
+            )
+        )
+    lines += [
         "  lint        {} for TensorRT {}".format(
             "{} warning(s)".format(len(m["lint"]["findings"]))
             if m["lint"]["findings"]
@@ -203,9 +245,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         val_samples=args.val_samples,
         calib_data=args.calib_data,
         calib_samples=args.calib_samples,
+        quantizer=args.quantizer,
+        max_accuracy_drop=args.max_accuracy_drop,
     )
     try:
-        result = build_bundle(config, progress=Progress(7, quiet=args.quiet))
+        result = build_bundle(
+            config, progress=Progress(8 if args.precision != "fp32" else 7, quiet=args.quiet)
+        )
     except EdgeBuildError as exc:
         print(f"edge-build: error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,125 @@
+"""The accuracy-budget loop on a model where one layer must stay in FP32, and bad inputs.
+
+The model's input has one huge, useless channel next to small informative ones (the way
+MMNet's motion difference is small against the raw frames): per-tensor INT8 on the first
+Gemm's input rounds the informative channels to zero, so its decisions collapse, while the
+second Gemm quantizes harmlessly. Real onnxruntime quantization, real ORT runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ort
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+helper = onnx.helper
+
+from edge.errors import CalibrationError, EdgeBuildError  # noqa: E402
+from edge.lint import check_qdq, errors  # noqa: E402
+from quantize.int8 import quantize_int8, quantize_model, resolve_nodes  # noqa: E402
+from quantize.sensitivity import candidate_groups, make_evaluator, meet_budget  # noqa: E402
+
+
+def _outlier_model() -> onnx.ModelProto:
+    rng = np.random.default_rng(1)
+    w1 = rng.normal(size=(8, 16)).astype(np.float32)
+    w1[0] = 0.0  # the outlier channel carries no information
+    w2 = rng.normal(size=(16, 4)).astype(np.float32)
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="/g1/Gemm"),
+        helper.make_node("Relu", ["h"], ["r"], name="/act/Relu"),
+        helper.make_node("Gemm", ["r", "w2", "b2"], ["logits"], name="/g2/Gemm"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "outlier",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 4])],
+        [
+            onnx.numpy_helper.from_array(w1, "w1"),
+            onnx.numpy_helper.from_array(np.zeros(16, np.float32), "b1"),
+            onnx.numpy_helper.from_array(w2, "w2"),
+            onnx.numpy_helper.from_array(np.zeros(4, np.float32), "b2"),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _feeds(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(scale=0.05, size=(n, 8)).astype(np.float32)
+    x[:, 0] = 200.0
+    return [{"x": x[i : i + 1]} for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def evaluate():
+    return make_evaluator(_outlier_model(), _feeds(32, 0), _feeds(64, 1), quantizer="ort")
+
+
+def test_all_int8_breaks_the_budget(evaluate):
+    assert evaluate(()).drop > 0.3
+
+
+def test_budget_loop_keeps_exactly_the_sensitive_layer(evaluate):
+    model = _outlier_model()
+    groups = list(candidate_groups(model))
+    assert groups == ["/g1/Gemm", "/g2/Gemm"]
+
+    result = meet_budget(0.05, groups, evaluate)
+
+    assert result.excluded == ("/g1/Gemm",)
+    assert result.final.drop <= 0.05
+    assert result.ranking[0].group == "/g1/Gemm" and result.ranking[0].cost > 0.3
+    entry = result.to_dict()
+    assert entry["kept_in_fp32"][0]["group"] == "/g1/Gemm"
+    assert entry["kept_in_fp32"][0]["cost"] == pytest.approx(
+        result.baseline.drop - result.final.drop
+    )
+    # the model that ships with that exclusion is legal and keeps /g1/Gemm in FP32
+    quantized, details = quantize_model(
+        model, _feeds(32, 0), quantizer="ort", exclude=result.excluded
+    )
+    assert details["excluded"] == ("/g1/Gemm",)
+    assert errors(check_qdq(quantized)) == []
+    producers = {o: n.op_type for n in quantized.graph.node for o in n.output}
+    g1 = next(n for n in quantized.graph.node if n.name == "/g1/Gemm")
+    assert all(producers.get(i) != "DequantizeLinear" for i in g1.input)
+
+
+def test_unreachable_budget_fails_with_the_best_drop():
+    def evaluate(kept):  # a model no exclusion can rescue (measured values stand in)
+        from quantize.sensitivity import Measurement
+
+        return Measurement(drop=0.2 - 0.05 * len(kept), agreement=0.8, mean_abs_error=1.0)
+
+    with pytest.raises(EdgeBuildError, match=r"budget not met: drop 0\.1000 at best"):
+        meet_budget(0.01, ["/a/", "/b/"], evaluate)
+    with pytest.raises(EdgeBuildError, match="non-negative"):
+        meet_budget(-0.1, ["/a/"], evaluate)
+
+
+def test_met_budget_keeps_nothing(evaluate):
+    result = meet_budget(1.0, ["/g1/Gemm", "/g2/Gemm"], evaluate)
+    assert result.excluded == () and result.ranking == []
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    model = _outlier_model()
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(CalibrationError, match="needs calibration samples"):
+        quantize_int8(path, tmp_path / "q.onnx", [], quantizer="ort")
+    with pytest.raises(EdgeBuildError, match="unknown quantizer 'tensorrt'"):
+        quantize_int8(path, tmp_path / "q.onnx", _feeds(4, 0), quantizer="tensorrt")
+    with pytest.raises(EdgeBuildError, match="opset 17 but opset 16"):
+        quantize_int8(path, tmp_path / "q.onnx", _feeds(4, 0), quantizer="ort", opset=16)
+    with pytest.raises(EdgeBuildError, match="'/vit_pos/' matches no node"):
+        resolve_nodes(model, ["/vit_pos/"])
+    with pytest.raises(EdgeBuildError, match="not found"):
+        quantize_int8(tmp_path / "missing.onnx", tmp_path / "q.onnx", _feeds(4, 0))
+    with pytest.raises(EdgeBuildError, match="needs validation samples"):
+        make_evaluator(model, _feeds(4, 0), [], quantizer="ort")
