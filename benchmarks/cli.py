@@ -48,9 +48,13 @@ __all__ = ["main", "build_parser", "build_report_parser", "run", "load_eval_data
 logger = logging.getLogger(__name__)
 
 REFERENCE_PRECISION = "fp32"
-#: backend -> factory(model path, threads) of a Runner for one bundle model file.
-BACKENDS: Dict[str, Callable[[Path, Optional[int]], Any]] = {
-    "ort": lambda path, threads: runner_class("ort")(path, threads=threads),
+#: backend -> factory(bundle, precision, threads) of a Runner for one of the bundle's models.
+BACKENDS: Dict[str, Callable[[Bundle, str, Optional[int]], Any]] = {
+    "ort": lambda bundle, precision, threads: runner_class("ort")(
+        bundle.onnx_path(precision), threads=threads
+    ),
+    # the engine built on this device for `precision` (chosen by its key in the manifest)
+    "trt": lambda bundle, precision, threads: runner_class("trt")(bundle.root, precision=precision),
 }
 
 
@@ -258,7 +262,7 @@ def _run_precision(
     spec = bundle.spec
     out_name = spec.outputs[0].name
     tolerance = _parity_tolerance(bundle, precision)
-    runner = BACKENDS[args.backend](bundle.onnx_path(precision), args.threads)
+    runner = BACKENDS[args.backend](bundle, precision, args.threads)
     entry: Dict[str, Any] = {
         "precision": precision,
         "file": bundle.manifest["models"][precision]["file"],

@@ -28,6 +28,8 @@ __all__ = [
     "check_inputs",
     "prepare_synthetic",
     "prepare_pairs",
+    "prepare_samples",
+    "read_pair",
     "load_npz_folder",
     "default_cache_dir",
     "GENERATOR_VERSION",
@@ -366,3 +368,89 @@ def load_npz_folder(folder: Path, spec: ModelSpec) -> CalibrationSet:
         source=f"npz folder {folder}",
         key=digest.hexdigest()[:16],
     )
+
+
+def read_pair(sample, *, color: str = "RGB") -> Tuple[np.ndarray, np.ndarray]:
+    """The onset and apex frames of a dataset sample, as HxWx3 uint8 images."""
+    from calib.datasets import frame_index
+    from edge.classify import read_frame
+
+    if sample.frame_dir is None or sample.onset is None or sample.apex is None:
+        raise CalibrationError(f"{sample.sample_id}: no frame folder or onset/apex frame number")
+    index = frame_index(Path(sample.frame_dir))
+    missing = [n for n in (sample.onset, sample.apex) if n not in index]
+    if missing:
+        raise CalibrationError(
+            f"{sample.sample_id}: frames {missing} not found in {sample.frame_dir}"
+        )
+    return read_frame(index[sample.onset], color), read_frame(index[sample.apex], color)
+
+
+def prepare_samples(
+    spec: ModelSpec,
+    samples: Sequence,
+    n: int,
+    *,
+    seed: int = 0,
+    alignment: str = "precropped",
+    source: str = "dataset",
+    cache_dir: Optional[Path] = None,
+) -> CalibrationSet:
+    """Balanced onset/apex pairs from dataset samples, aligned as the runtime aligns them.
+
+    `precropped` is for datasets that ship registered crops (CASME II `Cropped`); `mediapipe` or
+    `dlib` register each clip once on its onset frame and warp both frames with that transform,
+    exactly like `edge-run`. Samples whose emotion is not a class of the model are left out.
+    """
+    classes = set(spec.class_names)
+    usable = [
+        s for s in samples
+        if s.emotion in classes and s.frame_dir is not None
+        and s.onset is not None and s.apex is not None
+    ]  # fmt: skip
+    if not usable:
+        raise CalibrationError(
+            "{}: no sample has onset/apex frames and an emotion among {}".format(
+                source, ", ".join(spec.class_names)
+            )
+        )
+    chosen = [
+        usable[i]
+        for i in balanced_indices(
+            [s.emotion for s in usable], [s.subject for s in usable], min(n, len(usable)), seed=seed
+        )  # fmt: skip
+    ]
+    stamps = []
+    for s in chosen:
+        folder = Path(s.frame_dir)
+        stamps.append([s.sample_id, s.onset, s.apex, folder.is_dir() and folder.stat().st_mtime])
+    key = _key({
+        "source": source, "samples": stamps, "alignment": alignment,
+        "classes": list(spec.class_names), "preprocessing": spec.preprocessing.to_dict(),
+    })  # fmt: skip
+
+    def build() -> CalibrationSet:
+        from edge.align import NoFace, align_clip, make_aligner
+
+        aligner = make_aligner(alignment, size=spec.preprocessing.size[0])
+        pairs, kept = [], []
+        for sample in chosen:
+            onset, apex = read_pair(sample, color=spec.preprocessing.color)
+            aligned = align_clip(aligner, [onset, apex])
+            if isinstance(aligned, NoFace):
+                continue  # counted below: a clip without a face calibrates nothing
+            pairs.append((aligned[0], aligned[1]))
+            kept.append(sample)
+        if not pairs:
+            raise CalibrationError(f"{source}: no face found in any selected clip")
+        return prepare_pairs(
+            spec,
+            pairs,
+            sample_ids=[s.sample_id for s in kept],
+            subjects=[s.subject for s in kept],
+            labels=[s.emotion for s in kept],
+            source=f"{source} ({len(kept)} of {len(chosen)} clips, {alignment} alignment)",
+            key=key,
+        )
+
+    return _cached(key, cache_dir, build)

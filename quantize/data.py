@@ -16,7 +16,14 @@ import numpy as np
 
 from benchmarks.accuracy import classification_metrics
 from calib import synth
-from calib.prepare import CalibrationSet, default_cache_dir, load_npz_folder, prepare_synthetic
+from calib.datasets import DATASETS
+from calib.prepare import (
+    CalibrationSet,
+    default_cache_dir,
+    load_npz_folder,
+    prepare_samples,
+    prepare_synthetic,
+)
 from edge.errors import CalibrationError
 from edge.preprocess import prepare_inputs
 from edge.spec import ModelSpec
@@ -94,9 +101,11 @@ def calibration_set(
     *,
     seed: int,
     required: bool,
+    alignment: str = "precropped",
     cache_dir: Optional[Path] = None,
 ) -> Optional[CalibrationSet]:
-    """`source` is `synthetic` or a folder of preprocessed `.npz` tensors; n=0 means none.
+    """`source` is `synthetic`, `DATASET:ROOT` (casme2, samm, mmew, casme3, generic) or a folder
+    of preprocessed `.npz` tensors; n=0 means none.
 
     When the precision does not consume calibration data (`required` False), a model whose
     classes synthetic data cannot imitate simply gets none instead of an error.
@@ -115,6 +124,13 @@ def calibration_set(
             )
         cache = cache_dir if cache_dir is not None else default_cache_dir()
         return prepare_synthetic(spec, n, seed=seed, cache_dir=cache)
+    name, sep, root = source.partition(":")
+    if sep and name in DATASETS:
+        samples = DATASETS[name](Path(root))
+        return prepare_samples(
+            spec, samples, n, seed=seed, alignment=alignment, source=source,
+            cache_dir=cache_dir if cache_dir is not None else default_cache_dir(),
+        )  # fmt: skip
     prepared = load_npz_folder(Path(source), spec)
     if len(prepared) > n:
         rng = np.random.default_rng(seed)

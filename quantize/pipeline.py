@@ -67,6 +67,7 @@ class BuildConfig:
     calib_samples: int = 128
     cache_dir: Optional[Path] = None
     quantizer: str = "nncf"
+    calib_align: str = "precropped"
     max_accuracy_drop: Optional[float] = None
     #: nodes kept out of INT8; None means the ModelSpec's precision hints
     int8_exclude: Optional[Tuple[str, ...]] = None
@@ -281,6 +282,7 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 config.calib_samples,
                 seed=config.seed,
                 required=config.precision == "int8",
+                alignment=config.calib_align,
                 cache_dir=config.cache_dir,
             )
             if validation_entry:

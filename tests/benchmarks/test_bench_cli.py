@@ -189,3 +189,13 @@ def test_bench_proxy_interleaves_every_precision(tiny, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].split()[0] == "fp32" and lines[2].split()[4] == "1.00x"
     assert [line.split()[0] for line in lines[2:]] == ["fp32", "fp16", "int8"]
+
+
+def test_trt_backend_without_tensorrt_names_the_package(tiny, tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    args = ["--bundle", str(tiny), "--backend", "trt", "--out", str(tmp_path / "o")]
+    assert main(args + FAST) == 1
+    assert "apt install python3-libnvinfer" in capsys.readouterr().err
