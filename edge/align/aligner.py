@@ -20,6 +20,8 @@ from edge._lazy import require
 from edge.align.detector import BlazeFace
 from edge.align.mesh import FaceMesh
 from edge.align.template import (
+    detector_four_points,
+    detector_template_points,
     mesh_five_points,
     similarity_transform,
     template_points,
@@ -113,22 +115,47 @@ class _TemplateAligner:
 
 
 class MediaPipeAligner(_TemplateAligner):
-    """Default: BlazeFace short-range + FaceMesh on OpenCV dnn, 5 points, ArcFace template."""
+    """Default: BlazeFace short-range + FaceMesh on OpenCV dnn, 5 points, ArcFace template.
+
+    `landmarks="detector"` skips FaceMesh and fits the transform to four of BlazeFace's own
+    keypoints (eyes, nose tip, mouth centre): about half the cost (measured: pair 3.6 ms against
+    6.6-7.6 ms on one x86 core), with the fact sheet's larger keypoint jitter (0.15 px against
+    0.10 px for mesh-derived points). Use it where the CPU budget is tight.
+    """
 
     name = "mediapipe"
 
     def __init__(
-        self, size: int = 224, *, min_score: float = 0.5, mesh_min_score: float = 0.5
+        self,
+        size: int = 224,
+        *,
+        min_score: float = 0.5,
+        mesh_min_score: float = 0.5,
+        landmarks: str = "mesh",
     ) -> None:
         super().__init__(size)
+        if landmarks not in ("mesh", "detector"):
+            raise EdgeBuildError(f"landmarks must be 'mesh' or 'detector', not {landmarks!r}")
+        self.landmarks = landmarks
         self.detector = BlazeFace(min_score=min_score)
-        self.mesh = FaceMesh(min_score=mesh_min_score)
+        self.mesh = FaceMesh(min_score=mesh_min_score) if landmarks == "mesh" else None
 
     def register(self, frame: np.ndarray) -> Union[Registration, NoFace]:
         _check_frame(frame)
         detection = self.detector.best(frame)
         if detection is None:
             return NoFace("no face detected")
+        if self.mesh is None:
+            points = detector_four_points(detection.keypoints)
+            matrix = similarity_transform(points, detector_template_points(self.size[0]))
+            return Registration(
+                matrix=matrix,
+                size=self.size,
+                points=points,
+                box=detection.box,
+                score=detection.score,
+                method="mediapipe-fast",
+            )
         mesh = self.mesh(frame, detection)
         if mesh is None:
             return NoFace(
@@ -251,6 +278,7 @@ class PrecroppedAligner:
 
 ALIGNERS = {
     "mediapipe": MediaPipeAligner,
+    "mediapipe-fast": lambda size=224: MediaPipeAligner(size, landmarks="detector"),
     "dlib": DlibAligner,
     "precropped": PrecroppedAligner,
 }

@@ -50,6 +50,17 @@ def template_points(size: int) -> np.ndarray:
     return ARCFACE_112 * (float(size) / 112.0)
 
 
+def detector_template_points(size: int) -> np.ndarray:
+    """(4, 2) template points for BlazeFace keypoints: eyes, nose tip, mouth centre."""
+    five = template_points(size)
+    return np.stack([five[0], five[1], five[2], five[3:5].mean(axis=0)])
+
+
+def detector_four_points(keypoints: np.ndarray) -> np.ndarray:
+    """(4, 2) points from BlazeFace's six keypoints, in `detector_template_points` order."""
+    return np.asarray(keypoints, dtype=np.float64)[:4, :2]
+
+
 def mesh_five_points(mesh: np.ndarray) -> np.ndarray:
     """(5, 2) points in template order from 468 FaceMesh landmarks."""
     xy = np.asarray(mesh, dtype=np.float64)[:, :2]

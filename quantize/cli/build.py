@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--calib-align",
-        choices=["precropped", "mediapipe", "dlib"],
+        choices=["precropped", "mediapipe", "mediapipe-fast", "dlib"],
         default="precropped",
         help="how dataset frames are registered: precropped for registered crops (CASME II "
         "Cropped), mediapipe/dlib for raw frames, exactly as edge-run does",
