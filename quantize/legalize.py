@@ -29,12 +29,12 @@ import numpy as np
 from edge._lazy import require
 from edge.errors import EdgeBuildError
 from edge.lint import check_qdq, errors
+from edge.lint.qdq import output_channel_axis
 
 __all__ = [
     "Change",
     "legalize",
     "residual_add_inputs",
-    "output_channel_axis",
     "SHAPE_OPS",
 ]
 
@@ -63,21 +63,6 @@ def _attr_int(node: Any, name: str, default: int) -> int:
         if attr.name == name:
             return int(attr.i)
     return default
-
-
-def output_channel_axis(consumer: Any, index: int, rank: int) -> Optional[int]:
-    """The output-channel axis of the weight `consumer` reads at input `index`, else None."""
-    if index != 1:
-        return None
-    if consumer.op_type == "Conv":
-        return 0
-    if consumer.op_type == "ConvTranspose":
-        return 1
-    if consumer.op_type == "Gemm":
-        return 0 if _attr_int(consumer, "transB", 0) else 1
-    if consumer.op_type == "MatMul":
-        return rank - 1
-    return None
 
 
 class _Graph:

@@ -147,29 +147,24 @@ class MediaPipeAligner(_TemplateAligner):
             return NoFace("no face detected")
         if self.mesh is None:
             points = detector_four_points(detection.keypoints)
-            matrix = similarity_transform(points, detector_template_points(self.size[0]))
-            return Registration(
-                matrix=matrix,
-                size=self.size,
-                points=points,
-                box=detection.box,
-                score=detection.score,
-                method="mediapipe-fast",
-            )
-        mesh = self.mesh(frame, detection)
-        if mesh is None:
-            return NoFace(
-                f"face mesh rejected the detection (detector score {detection.score:.2f})"
-            )
-        points = mesh_five_points(mesh.points)
-        matrix = similarity_transform(points, template_points(self.size[0]))
+            template = detector_template_points(self.size[0])
+            score, method = detection.score, "mediapipe-fast"
+        else:
+            mesh = self.mesh(frame, detection)
+            if mesh is None:
+                return NoFace(
+                    f"face mesh rejected the detection (detector score {detection.score:.2f})"
+                )
+            points = mesh_five_points(mesh.points)
+            template = template_points(self.size[0])
+            score, method = min(detection.score, mesh.score), self.name
         return Registration(
-            matrix=matrix,
+            matrix=similarity_transform(points, template),
             size=self.size,
             points=points,
             box=detection.box,
-            score=min(detection.score, mesh.score),
-            method=self.name,
+            score=score,
+            method=method,
         )
 
 

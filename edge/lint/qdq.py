@@ -16,7 +16,7 @@ import numpy as np
 from edge._lazy import require
 from edge.lint.findings import ERROR, WARNING, Finding
 
-__all__ = ["check_qdq", "QDQ_OPS"]
+__all__ = ["check_qdq", "output_channel_axis", "QDQ_OPS"]
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
@@ -47,7 +47,7 @@ def _attr(node: Any, name: str, default: Any) -> Any:
     return default
 
 
-def _weight_axis(consumer: Any, index: int, rank: int) -> Optional[int]:
+def output_channel_axis(consumer: Any, index: int, rank: int) -> Optional[int]:
     """The output-channel axis of the weight `consumer` reads at input `index`, else None."""
     if index != 1:
         return None
@@ -141,7 +141,7 @@ def _check_axis(node: Any, scale: np.ndarray, const, users) -> List[Finding]:
         ]
     found = []
     for consumer, index in targets:
-        want = _weight_axis(consumer, index, rank)
+        want = output_channel_axis(consumer, index, rank)
         if want is not None and want != axis:
             found.append(
                 Finding(
