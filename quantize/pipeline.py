@@ -21,6 +21,7 @@ import edge
 from calib.faces import reference_pairs
 from edge._lazy import require
 from edge.bundle import staged_directory, write_manifest
+from edge.engine.plan import PRECISIONS as ENGINE_PRECISIONS
 from edge.errors import EdgeBuildError
 from edge.export import BATCH_AXIS, onnx_from_model, op_histogram
 from edge.models import architecture
@@ -39,8 +40,8 @@ __all__ = ["PRECISIONS", "BuildConfig", "BuildResult", "build_bundle", "referenc
 
 log = logging.getLogger(__name__)
 
-#: precision -> None when available, else why not (one table for CLI choices and checks).
-PRECISIONS: Dict[str, Optional[str]] = {"fp32": None, "fp16": None, "int8": None}
+#: The precisions a bundle can carry: one table shared with the device-side engine builder.
+PRECISIONS = ENGINE_PRECISIONS
 
 FP32_FILE = "model.fp32.onnx"
 REFERENCE_FILE = "reference.npz"
@@ -167,10 +168,6 @@ def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) ->
             "unknown precision {!r}; choose one of {}".format(
                 config.precision, ", ".join(PRECISIONS)
             )
-        )
-    if PRECISIONS[config.precision] is not None:
-        raise EdgeBuildError(
-            f"--precision {config.precision} is not available yet: {PRECISIONS[config.precision]}"
         )
     trt = target(config.target_trt)
     progress = progress or Progress(8 if config.precision != "fp32" else 7)
