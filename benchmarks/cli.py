@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         type=Path,
         default=None,
-        help="evaluation set .npz (frames uint8 [N,2,H,W,3], optional labels int [N], names); "
+        help="evaluation set .npz (frames uint8 [N,roles,H,W,3] in the spec's role order, optional labels int [N], names); "
         "default: the bundle's validation set, else its reference pairs",
     )
     parser.add_argument("--iterations", type=int, default=50, help="at least this many timed runs")

@@ -11,13 +11,20 @@ real micro-expression, so the motion input `apex - onset` is realistic rather th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
 from edge._lazy import require
 
-__all__ = ["FacePhoto", "FACE_PHOTOS", "face_crop", "micro_expression_pair", "reference_pairs"]
+__all__ = [
+    "FacePhoto",
+    "FACE_PHOTOS",
+    "face_crop",
+    "micro_expression_pair",
+    "reference_pairs",
+    "reference_samples",
+]
 
 
 @dataclass(frozen=True)
@@ -100,3 +107,37 @@ def micro_expression_pair(
 def reference_pairs(size: int = 224) -> List[Tuple[str, np.ndarray, np.ndarray]]:
     """Every packaged face as (name, onset, apex)."""
     return [(name,) + micro_expression_pair(name, size=size) for name in FACE_PHOTOS]
+
+
+def reference_samples(
+    roles: Sequence[str], size: Tuple[int, int] = (224, 224), *, depth_range_mm: float = 100.0
+) -> List[Tuple[str, Dict[str, np.ndarray]]]:
+    """Every packaged face as (name, role -> frame) for a model's frame roles.
+
+    Frames between onset and apex carry the apex warp at the raised-cosine strength of their
+    position; depth roles get the face-shaped proxy (`edge.depth`), the same for every photo.
+    """
+    from calib.roles import frames_for_roles, ramp_weight
+    from edge.depth import face_depth_proxy, relative_depth
+
+    height, width = size
+    proxy = relative_depth(face_depth_proxy((height, width)), depth_range_mm)
+    out = []
+    for name in FACE_PHOTOS:
+
+        def frame_at(position: float, name: str = name) -> np.ndarray:
+            weight = ramp_weight(position)
+            if weight == 0.0:
+                frame = face_crop(name, height)
+            else:
+                _, frame = micro_expression_pair(name, size=height, amplitude_px=1.5 * weight)
+            return frame if width == height else resize_crop(frame, (height, width))
+
+        frames = frames_for_roles(roles, frame_at, lambda _p: proxy, where=f"reference face {name}")
+        out.append((name, frames))
+    return out
+
+
+def resize_crop(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    cv2 = require("cv2", purpose="resizing face crops")
+    return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)

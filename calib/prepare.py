@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edge._lazy import require
 from edge.errors import CalibrationError
 from edge.preprocess import prepare_inputs
 from edge.spec import ModelSpec
@@ -27,7 +28,9 @@ __all__ = [
     "balanced_indices",
     "check_inputs",
     "prepare_synthetic",
-    "prepare_pairs",
+    "prepare_frame_sets",
+    "read_roles",
+    "align_roles",
     "prepare_samples",
     "read_pair",
     "load_npz_folder",
@@ -225,9 +228,9 @@ def _cached(
     return prepared
 
 
-def prepare_pairs(
+def prepare_frame_sets(
     spec: ModelSpec,
-    pairs: Sequence[Tuple[np.ndarray, np.ndarray]],
+    samples: Sequence[Dict[str, np.ndarray]],
     *,
     sample_ids: Sequence[str],
     subjects: Sequence[str],
@@ -235,11 +238,11 @@ def prepare_pairs(
     source: str,
     key: str,
 ) -> CalibrationSet:
-    """(onset, apex) uint8 RGB frames -> a checked CalibrationSet."""
-    if not pairs:
+    """Per sample, role -> uint8 frame (`edge.frames`) -> a checked CalibrationSet."""
+    if not samples:
         raise CalibrationError(f"{source}: no samples to prepare")
     names = spec.input_names()
-    feeds = [prepare_inputs(spec, dict(zip(spec.preprocessing.frames, p))) for p in pairs]
+    feeds = [prepare_inputs(spec, frames) for frames in samples]
     inputs = {n: np.concatenate([f[n] for f in feeds]) for n in names}
     check_inputs(inputs, spec, where=source)
     label_idx = None
@@ -290,11 +293,13 @@ def prepare_synthetic(
     })  # fmt: skip
 
     def build() -> CalibrationSet:
-        samples = synth.generate(n, seed=seed, start=start, subjects=subjects,
-                                 classes=spec.class_names)  # fmt: skip
-        return prepare_pairs(
+        samples = synth.generate(
+            n, seed=seed, start=start, subjects=subjects, classes=spec.class_names,
+            roles=spec.preprocessing.frames, depth_range_mm=spec.preprocessing.depth_range_mm,
+        )  # fmt: skip
+        return prepare_frame_sets(
             spec,
-            [(s.onset, s.apex) for s in samples],
+            [s.frames for s in samples],
             sample_ids=[s.sample_id for s in samples],
             subjects=[s.subject for s in samples],
             labels=[s.emotion for s in samples],
@@ -372,18 +377,87 @@ def load_npz_folder(folder: Path, spec: ModelSpec) -> CalibrationSet:
 
 def read_pair(sample, *, color: str = "RGB") -> Tuple[np.ndarray, np.ndarray]:
     """The onset and apex frames of a dataset sample, as HxWx3 uint8 images."""
+    frames = read_roles(sample, ("onset", "apex"), color=color)
+    return frames["onset"], frames["apex"]
+
+
+def depth_folder(frame_dir: Path) -> Optional[Path]:
+    """CAS(ME)^3 keeps depth beside colour: `<clip>/color/` and `<clip>/depth/`."""
+    if frame_dir.name == "color" and (frame_dir.parent / "depth").is_dir():
+        return frame_dir.parent / "depth"
+    return None
+
+
+def read_roles(sample, roles: Sequence[str], *, color: str = "RGB") -> Dict[str, np.ndarray]:
+    """role -> frame of a dataset sample: colour HxWx3 uint8, depth HxW in mm (raw, unaligned)."""
     from calib.datasets import frame_index
     from edge.classify import read_frame
+    from edge.frames import colour_role, is_depth, role_indices
 
     if sample.frame_dir is None or sample.onset is None or sample.apex is None:
         raise CalibrationError(f"{sample.sample_id}: no frame folder or onset/apex frame number")
-    index = frame_index(Path(sample.frame_dir))
-    missing = [n for n in (sample.onset, sample.apex) if n not in index]
-    if missing:
-        raise CalibrationError(
-            f"{sample.sample_id}: frames {missing} not found in {sample.frame_dir}"
+    folder = Path(sample.frame_dir)
+    index = frame_index(folder)
+    numbers = dict(zip(roles, role_indices(roles, sample.onset, sample.apex)))
+    depth_index = None
+    if any(is_depth(r) for r in roles):
+        depth_dir = depth_folder(folder)
+        if depth_dir is None:
+            raise CalibrationError(
+                f"{sample.sample_id}: the model reads depth and {folder} has no sibling depth/ "
+                "folder (CAS(ME)^3 layout)"
+            )
+        depth_index = frame_index(depth_dir)
+    frames: Dict[str, np.ndarray] = {}
+    for role, number in numbers.items():
+        found = depth_index if is_depth(role) else index
+        if number not in found:
+            kind = "depth frame" if is_depth(role) else "frame"
+            raise CalibrationError(
+                f"{sample.sample_id}: {kind} {number} ({colour_role(role)}) not found in "
+                f"{found_dir(folder, is_depth(role))}"
+            )
+        frames[role] = (
+            read_depth(found[number]) if is_depth(role) else read_frame(found[number], color)
         )
-    return read_frame(index[sample.onset], color), read_frame(index[sample.apex], color)
+    return frames
+
+
+def found_dir(folder: Path, depth: bool) -> Path:
+    return (depth_folder(folder) or folder) if depth else folder
+
+
+def read_depth(path: Path) -> np.ndarray:
+    """A 16-bit depth PNG (millimetres, 0 = no reading) as HxW uint16."""
+    cv2 = require("cv2", purpose="reading depth frames")
+    depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if depth is None:
+        raise CalibrationError(f"{path}: unreadable depth image")
+    if depth.ndim == 3:
+        depth = depth[:, :, 0]
+    return depth
+
+
+def align_roles(aligner, frames: Dict[str, np.ndarray], spec: ModelSpec):
+    """Register once on the earliest colour frame (the onset where the model reads it), warp
+    every frame with that transform, depth included; None when there is no face."""
+    from edge.align import NoFace, warp_depth
+    from edge.depth import relative_depth
+    from edge.frames import is_depth, role_position
+
+    roles = spec.preprocessing.frames
+    colour = sorted((r for r in roles if not is_depth(r)), key=lambda r: role_position(r, roles))
+    registration = aligner.register(frames[colour[0]])
+    if isinstance(registration, NoFace):
+        return None
+    out = {}
+    for role in roles:
+        if is_depth(role):
+            warped = warp_depth(frames[role], registration.matrix, registration.size)
+            out[role] = relative_depth(warped, spec.preprocessing.depth_range_mm)
+        else:
+            out[role] = aligner.warp(frames[role], registration)
+    return out
 
 
 def prepare_samples(
@@ -430,22 +504,22 @@ def prepare_samples(
     })  # fmt: skip
 
     def build() -> CalibrationSet:
-        from edge.align import NoFace, align_clip, make_aligner
+        from edge.align import make_aligner
 
         aligner = make_aligner(alignment, size=spec.preprocessing.size[0])
-        pairs, kept = [], []
+        aligned_sets, kept = [], []
         for sample in chosen:
-            onset, apex = read_pair(sample, color=spec.preprocessing.color)
-            aligned = align_clip(aligner, [onset, apex])
-            if isinstance(aligned, NoFace):
+            frames = read_roles(sample, spec.preprocessing.frames, color=spec.preprocessing.color)
+            aligned = align_roles(aligner, frames, spec)
+            if aligned is None:
                 continue  # counted below: a clip without a face calibrates nothing
-            pairs.append((aligned[0], aligned[1]))
+            aligned_sets.append(aligned)
             kept.append(sample)
-        if not pairs:
+        if not aligned_sets:
             raise CalibrationError(f"{source}: no face found in any selected clip")
-        return prepare_pairs(
+        return prepare_frame_sets(
             spec,
-            pairs,
+            aligned_sets,
             sample_ids=[s.sample_id for s in kept],
             subjects=[s.subject for s in kept],
             labels=[s.emotion for s in kept],

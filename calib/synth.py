@@ -26,7 +26,10 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from calib.faces import FACE_PHOTOS
+from calib.roles import frames_for_roles, needs_depth, ramp_weight
 from edge._lazy import require
+from edge.depth import face_depth_proxy, relative_depth
+from edge.frames import role_position
 
 __all__ = [
     "LANDMARKS",
@@ -36,6 +39,7 @@ __all__ = [
     "SynthSample",
     "generate",
     "render_clip",
+    "render_depth",
     "write_generic",
     "measure_motion",
 ]
@@ -88,6 +92,11 @@ CLASSES: Tuple[str, ...] = tuple(EMOTION_AUS)
 # Composite classes of the 3-class protocols (MMNet CASME II 3-class, MEGC): same AU recipes.
 EMOTION_AUS["negative"] = EMOTION_AUS["repression"] + EMOTION_AUS["disgust"]
 EMOTION_AUS["positive"] = EMOTION_AUS["happiness"]
+# The other basic expressions (BU-3DFE's six, for AFNet-M), from the usual EMFACS prototypes
+# restricted to the AUs above; macro-expression models calibrate on them at larger amplitude.
+EMOTION_AUS["anger"] = (("AU4", "AU17"), ("AU4", "AU9", "AU17"))
+EMOTION_AUS["fear"] = (("AU1", "AU2", "AU4"), ("AU1", "AU4", "AU26"))
+EMOTION_AUS["sadness"] = (("AU1", "AU4", "AU15"), ("AU1", "AU15", "AU17"))
 
 SIZE = 224
 
@@ -108,7 +117,8 @@ class SubjectStyle:
 
 @dataclass(frozen=True)
 class SynthSample:
-    """One synthetic clip's onset and apex (RGB uint8) with its label and generation facts."""
+    """One synthetic clip's onset and apex (RGB uint8), the frames of any other roles, its label
+    and generation facts."""
 
     sample_id: str
     subject: str
@@ -118,6 +128,8 @@ class SynthSample:
     amplitude_px: float
     onset: np.ndarray
     apex: np.ndarray
+    #: role -> frame for the roles asked of `generate` (colour HxWx3, depth HxW relative u8)
+    frames: Dict[str, np.ndarray]
 
 
 def _subject_style(seed: int, subject: int) -> SubjectStyle:
@@ -270,6 +282,32 @@ def render_clip(
     return frames
 
 
+def render_depth(
+    plan: _ClipPlan, profile: Sequence[float], *, seed: int, index: int, range_mm: float
+) -> List[np.ndarray]:
+    """Relative depth frames of the face-shaped proxy, posed and deformed like the colour clip.
+
+    A proxy, not a measurement: the photographs carry no depth. It gives depth-reading models
+    (AFNet-M) a face-like input whose pose and AU motion match the colour frames.
+    """
+    cv2 = require("cv2", purpose="rendering synthetic depth")
+    surface = cv2.warpAffine(face_depth_proxy((SIZE, SIZE)), plan.variation, (SIZE, SIZE),
+                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    points = _landmarks(plan.style.photo, plan.variation, plan.style.mirror)
+    dx, dy = _displacement(points, plan.aus, 1.0)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    rng = np.random.default_rng([seed, index, 11])
+    frames = []
+    for weight in profile:
+        a = plan.amplitude * float(weight)
+        moved = surface if a == 0.0 else cv2.remap(
+            surface, xx - a * dx, yy - a * dy, interpolation=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        noisy = moved + rng.normal(0.0, 0.5, moved.shape).astype(np.float32)  # sensor noise, mm
+        frames.append(relative_depth(noisy, range_mm))
+    return frames
+
+
 def _schedule(n: int, subjects: int, classes: Sequence[str]) -> List[Tuple[int, str]]:
     """(subject, emotion) per sample index: classes cycle exactly, and the subject shifts by one
     every class cycle, so every subject meets every class whatever the two counts are."""
@@ -285,8 +323,11 @@ def generate(
     classes: Sequence[str] = CLASSES,
     amplitude_px: Tuple[float, float] = (1.0, 2.0),
     start: int = 0,
+    roles: Sequence[str] = ("onset", "apex"),
+    depth_range_mm: float = 100.0,
 ) -> List[SynthSample]:
-    """`n` onset/apex pairs (indices `start`..`start+n-1`), balanced over classes and subjects."""
+    """`n` clips (indices `start`..`start+n-1`), balanced over classes and subjects, rendered at
+    the frame `roles` a model reads (`edge.frames`): onset, apex, clip frames, depth."""
     unknown = [c for c in classes if c not in EMOTION_AUS]
     if unknown:
         raise ValueError(f"no AU recipe for classes {unknown}")
@@ -295,7 +336,20 @@ def generate(
     for index in range(start, start + n):
         subject, emotion = schedule[index]
         plan = _plan(seed, index, subject, emotion, amplitude_px)
-        onset, apex = render_clip(plan, (0.0, 1.0), seed=seed, index=index)
+        # Onset and apex first, in this order, so pair-reading models see the same frames
+        # whatever else is rendered.
+        extra = sorted({role_position(r, roles) for r in roles} - {0.0, 1.0})
+        weights = [0.0, 1.0] + [ramp_weight(p) for p in extra]
+        rendered = dict(zip([0.0, 1.0] + extra, render_clip(plan, weights, seed=seed, index=index)))
+        depth = {}
+        if needs_depth(roles):
+            depth = dict(zip([0.0, 1.0] + extra, render_depth(
+                plan, weights, seed=seed, index=index, range_mm=depth_range_mm)))  # fmt: skip
+        onset, apex = rendered[0.0], rendered[1.0]
+        frames = frames_for_roles(
+            roles, rendered.__getitem__, depth.__getitem__ if depth else None,
+            where=f"synthetic sample {index}",
+        )  # fmt: skip
         samples.append(
             SynthSample(
                 sample_id=f"synthetic/s{subject:02d}/{index:05d}",
@@ -306,6 +360,7 @@ def generate(
                 amplitude_px=plan.amplitude,
                 onset=onset,
                 apex=apex,
+                frames=frames,
             )
         )
     return samples

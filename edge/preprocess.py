@@ -6,15 +6,22 @@ the device, so the three cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
 from edge._lazy import require
 from edge.errors import EdgeBuildError
+from edge.frames import CLIP_PREFIX, is_depth
 from edge.spec import ModelSpec, Preprocessing
 
-__all__ = ["resize_frame", "normalize_frame", "prepare_inputs"]
+__all__ = [
+    "resize_frame",
+    "normalize_frame",
+    "normalize_depth",
+    "prepare_inputs",
+    "stack_roles",
+]
 
 
 def resize_frame(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
@@ -44,15 +51,73 @@ def normalize_frame(frame: np.ndarray, prep: Preprocessing) -> np.ndarray:
     return out
 
 
-def prepare_inputs(spec: ModelSpec, frames: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    """Map frame role (`onset`, `apex`, ...) -> uint8 frame to the model's named inputs (batch 1)."""
-    missing = [role for role in spec.preprocessing.frames if role not in frames]
+def normalize_depth(frame: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """HxW (or HxWx3, channel 0 used) uint8 relative depth -> 1xHxW float32, normalised."""
+    if frame.ndim == 3:
+        frame = np.ascontiguousarray(frame[:, :, 0])
+    if frame.ndim != 2:
+        raise EdgeBuildError(f"expected an HxW depth frame, got shape {frame.shape}")
+    frame = resize_frame(frame, prep.size)
+    out = frame.astype(np.float32)[None]
+    out *= np.float32(prep.scale / prep.depth_std)
+    out -= np.float32(prep.depth_mean / prep.depth_std)
+    return out
+
+
+def _source_tensor(
+    source: str,
+    frames: Mapping[str, np.ndarray],
+    prep: Preprocessing,
+    done: Mapping[str, np.ndarray],
+) -> np.ndarray:
+    def colour(role: str) -> np.ndarray:
+        if role in done:
+            return np.asarray(done[role], dtype=np.float32)
+        return normalize_frame(frames[role], prep)
+
+    if source == "clip":
+        roles = [r for r in prep.frames if r.startswith(CLIP_PREFIX)]
+        return np.stack([colour(r) for r in roles], axis=1)
+    if source.startswith("mask:"):
+        if source != "mask:regions":
+            raise EdgeBuildError(f"unknown mask source {source!r}")
+        from edge.face_regions import region_mask
+
+        return region_mask(prep.size)[None]
+    if is_depth(source):
+        return normalize_depth(frames[source], prep)
+    return colour(source)
+
+
+def prepare_inputs(
+    spec: ModelSpec,
+    frames: Mapping[str, np.ndarray],
+    normalized: Optional[Mapping[str, np.ndarray]] = None,
+) -> Dict[str, np.ndarray]:
+    """Map frame role (`onset`, `apex`, `clip:k`, `depth:apex`) -> uint8 frame to the model's
+    named inputs (batch 1), as `spec.preprocessing` declares.
+
+    `normalized` holds colour roles already warped and normalised to [3, H, W] elsewhere (the
+    fused CUDA kernel of `edge.native`); they are used as they are.
+    """
+    prep = spec.preprocessing
+    done = normalized or {}
+    missing = [role for role in prep.frames if role not in frames and role not in done]
     if missing:
-        raise EdgeBuildError(
-            f"{spec.arch} needs frames {list(spec.preprocessing.frames)}; missing {missing}"
-        )
-    names = spec.input_names()
+        raise EdgeBuildError(f"{spec.arch} needs frames {list(prep.frames)}; missing {missing}")
     return {
-        name: normalize_frame(frames[role], spec.preprocessing)[None]
-        for name, role in zip(names, spec.preprocessing.frames)
+        name: _source_tensor(source, frames, prep, done)[None]
+        for name, source in prep.input_sources(spec.input_names())
     }
+
+
+def stack_roles(spec: ModelSpec, frames: Mapping[str, np.ndarray]) -> np.ndarray:
+    """[F, H, W, 3] uint8 in the spec's role order, at the model's size: how samples are stored
+    (depth as grey)."""
+    out = []
+    for role in spec.preprocessing.frames:
+        frame = resize_frame(np.asarray(frames[role]), spec.preprocessing.size)
+        if frame.ndim == 2:
+            frame = np.repeat(frame[:, :, None], 3, axis=2)
+        out.append(frame)
+    return np.stack(out)

@@ -63,12 +63,28 @@ class Preprocessing:
     resize: str = "bilinear"
     frames: Tuple[str, ...] = ("onset", "apex")
     alignment: str = "precropped"
+    #: (input name, source) pairs; empty means input i takes frame role i (MMNet, old bundles).
+    #: Sources: a frame role (`onset`, `apex`), `clip` (roles `clip:0`..`clip:T-1` stacked to
+    #: [3, T, H, W]), `depth:<role>` (relative depth, one channel) or `mask:regions`.
+    feeds: Tuple[Tuple[str, str], ...] = ()
+    #: Depth inputs: relative depth u8 (255 nearest) * scale, then (x - mean) / std.
+    depth_mean: float = 0.5
+    depth_std: float = 0.5
+    #: Raw depth (mm) -> relative depth: the `depth_range_mm` behind the nearest face point.
+    depth_range_mm: float = 100.0
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         for key in ("size", "mean", "std", "frames"):
             data[key] = list(data[key])
+        data["feeds"] = [list(pair) for pair in self.feeds]
         return data
+
+    def input_sources(self, input_names: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
+        """(input name, source) for every input, the default pairing filled in."""
+        if self.feeds:
+            return self.feeds
+        return tuple(zip(input_names, self.frames))
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> Preprocessing:
@@ -82,6 +98,10 @@ class Preprocessing:
             resize=str(data["resize"]),
             frames=tuple(str(v) for v in data["frames"]),
             alignment=str(data.get("alignment", "precropped")),
+            feeds=tuple((str(a), str(b)) for a, b in data.get("feeds", ())),
+            depth_mean=float(data.get("depth_mean", 0.5)),
+            depth_std=float(data.get("depth_std", 0.5)),
+            depth_range_mm=float(data.get("depth_range_mm", 100.0)),
         )
 
 
@@ -91,6 +111,7 @@ class ModelSpec:
 
     `precision_hints` names ONNX nodes (or name prefixes) that quantization keeps in higher
     precision; `notes` records facts a deployer should know (dropped logits, dead modules).
+    `au_names` names the columns of a multi-label `au_logits` output (sigmoid > 0.5: present).
     """
 
     arch: str
@@ -102,6 +123,7 @@ class ModelSpec:
     protocol: str = ""
     precision_hints: Tuple[str, ...] = ()
     notes: Tuple[str, ...] = field(default=())
+    au_names: Tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -154,6 +176,7 @@ class ModelSpec:
             "protocol": self.protocol,
             "precision_hints": list(self.precision_hints),
             "notes": list(self.notes),
+            "au_names": list(self.au_names),
         }
 
     @classmethod
@@ -168,4 +191,5 @@ class ModelSpec:
             protocol=str(data.get("protocol", "")),
             precision_hints=tuple(str(h) for h in data.get("precision_hints", ())),
             notes=tuple(str(n) for n in data.get("notes", ())),
+            au_names=tuple(str(n) for n in data.get("au_names", ())),
         )

@@ -25,7 +25,7 @@ from calib.prepare import (
     prepare_synthetic,
 )
 from edge.errors import CalibrationError
-from edge.preprocess import prepare_inputs
+from edge.preprocess import prepare_inputs, stack_roles
 from edge.spec import ModelSpec
 
 __all__ = [
@@ -48,7 +48,7 @@ def supports_synthetic(spec: ModelSpec) -> bool:
 @dataclass
 class ValidationSet:
     names: List[str]
-    frames: np.ndarray  # uint8 [N, 2, H, W, 3]
+    frames: np.ndarray  # uint8 [N, roles, H, W, 3] in the spec's role order
     labels: np.ndarray  # int64 [N], indices into the spec's class names
     source: str
 
@@ -74,8 +74,10 @@ class ValidationSet:
             "samples": len(self.names),
             "source": self.source,
             "labels": True,
-            "content": "frames uint8 [N, 2 (onset, apex), H, W, 3] RGB; labels; "
-            "reference_logits from the FP32 ONNX on " + executor,
+            "content": "frames uint8 [N, {} ({}), H, W, 3] RGB (depth as grey); labels; "
+            "reference_logits from the FP32 ONNX on {}".format(
+                len(spec.preprocessing.frames), ", ".join(spec.preprocessing.frames), executor
+            ),
             "fp32_metrics": {k: metrics[k] for k in ("accuracy", "uar", "uf1")},
         }
 
@@ -84,14 +86,25 @@ def synthetic_validation(spec: ModelSpec, n: int, *, seed: int) -> Optional[Vali
     """`n` labelled synthetic clips, or None when the model's classes have no AU recipe."""
     if n <= 0 or not supports_synthetic(spec):
         return None
-    samples = synth.generate(n, seed=seed, start=VALIDATION_START, classes=spec.class_names)
+    samples = synth.generate(
+        n, seed=seed, start=VALIDATION_START, classes=spec.class_names,
+        roles=spec.preprocessing.frames, depth_range_mm=spec.preprocessing.depth_range_mm,
+    )  # fmt: skip
     lookup = {name: i for i, name in enumerate(spec.class_names)}
     return ValidationSet(
         names=[s.sample_id for s in samples],
-        frames=np.stack([np.stack([s.onset, s.apex]) for s in samples]),
+        frames=np.stack([stack_roles(spec, s.frames) for s in samples]),
         labels=np.asarray([lookup[s.emotion] for s in samples], dtype=np.int64),
         source=f"synthetic (seed {seed}, samples {VALIDATION_START}..{VALIDATION_START + n - 1})",
     )
+
+
+def _fix_summary(samples, enabled: bool) -> str:
+    outcomes = getattr(samples, "fix_outcomes", ())
+    applied = sum(1 for o in outcomes if o.status == "applied")
+    if not enabled:
+        return f"annotation fixes off ({len(outcomes)} known)"
+    return f"{applied} annotation fixes applied (calib.fixes)"
 
 
 def calibration_set(
@@ -103,6 +116,7 @@ def calibration_set(
     required: bool,
     alignment: str = "precropped",
     cache_dir: Optional[Path] = None,
+    annotation_fixes: bool = True,
 ) -> Optional[CalibrationSet]:
     """`source` is `synthetic`, `DATASET:ROOT` (casme2, samm, mmew, casme3, generic) or a folder
     of preprocessed `.npz` tensors; n=0 means none.
@@ -126,9 +140,14 @@ def calibration_set(
         return prepare_synthetic(spec, n, seed=seed, cache_dir=cache)
     name, sep, root = source.partition(":")
     if sep and name in DATASETS:
-        samples = DATASETS[name](Path(root))
+        if name == "generic":
+            samples = DATASETS[name](Path(root))
+            described = source
+        else:  # the readers of licensed datasets carry annotation fixes (calib.fixes)
+            samples = DATASETS[name](Path(root), fixes=annotation_fixes)
+            described = f"{source}, {_fix_summary(samples, annotation_fixes)}"
         return prepare_samples(
-            spec, samples, n, seed=seed, alignment=alignment, source=source,
+            spec, samples, n, seed=seed, alignment=alignment, source=described,
             cache_dir=cache_dir if cache_dir is not None else default_cache_dir(),
         )  # fmt: skip
     prepared = load_npz_folder(Path(source), spec)

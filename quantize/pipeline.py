@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 import edge
-from calib.faces import reference_pairs
+from calib.faces import reference_samples
 from edge._lazy import require
 from edge.bundle import staged_directory, write_manifest
 from edge.engine.plan import PRECISIONS as ENGINE_PRECISIONS
@@ -26,7 +26,7 @@ from edge.errors import EdgeBuildError
 from edge.export import BATCH_AXIS, onnx_from_model, op_histogram
 from edge.models import architecture
 from edge.parity import ParityReport, compare_outputs
-from edge.preprocess import prepare_inputs
+from edge.preprocess import prepare_inputs, stack_roles
 from edge.runtime.ort import OrtRunner
 from edge.runtime.torch_runner import TorchRunner
 from edge.spec import ModelSpec
@@ -69,6 +69,8 @@ class BuildConfig:
     cache_dir: Optional[Path] = None
     quantizer: str = "nncf"
     calib_align: str = "precropped"
+    #: apply the datasets' known annotation fixes (calib.fixes) when reading DATASET:ROOT
+    annotation_fixes: bool = True
     max_accuracy_drop: Optional[float] = None
     #: nodes kept out of INT8; None means the ModelSpec's precision hints
     int8_exclude: Optional[Tuple[str, ...]] = None
@@ -114,18 +116,22 @@ def lint_for_target(path: Path, target_name: str) -> List[Any]:
 
 
 def reference_feeds(spec: ModelSpec) -> Tuple[List[str], List[Dict[str, np.ndarray]], np.ndarray]:
-    """Real face pairs (and their mirror images) as model feeds, plus the raw uint8 frames."""
+    """Real faces (and their mirror images) as model feeds, plus the raw uint8 frames
+    [N, roles, H, W, 3] in the spec's role order."""
     names: List[str] = []
     feeds: List[Dict[str, np.ndarray]] = []
     frames: List[np.ndarray] = []
-    height, width = spec.preprocessing.size
-    for name, onset, apex in reference_pairs(size=height):
+    prep = spec.preprocessing
+    for name, by_role in reference_samples(
+        prep.frames, prep.size, depth_range_mm=prep.depth_range_mm
+    ):
         for suffix, flip in (("", False), ("-mirrored", True)):
-            pair = (onset[:, ::-1], apex[:, ::-1]) if flip else (onset, apex)
-            pair = tuple(np.ascontiguousarray(p) for p in pair)
+            sample = {
+                role: np.ascontiguousarray(f[:, ::-1]) if flip else f for role, f in by_role.items()
+            }
             names.append(name + suffix)
-            feeds.append(prepare_inputs(spec, dict(zip(spec.preprocessing.frames, pair))))
-            frames.append(np.stack(pair))
+            feeds.append(prepare_inputs(spec, sample))
+            frames.append(stack_roles(spec, sample))
     return names, feeds, np.stack(frames)
 
 
@@ -212,7 +218,7 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 loaded.model, spec, raw_path, opset=trt.opset, dynamic_batch=config.dynamic_batch
             )
 
-        with progress.stage(f"Checking export parity on {len(feeds)} face pairs", "parity"):
+        with progress.stage(f"Checking export parity on {len(feeds)} face samples", "parity"):
             with TorchRunner(loaded.model, spec) as torch_runner:
                 torch_out = [torch_runner.infer(f) for f in feeds]
                 torch_name = torch_runner.executor
@@ -280,6 +286,7 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 seed=config.seed,
                 required=config.precision == "int8",
                 alignment=config.calib_align,
+                annotation_fixes=config.annotation_fixes,
                 cache_dir=config.cache_dir,
             )
             if validation_entry:
@@ -402,8 +409,10 @@ def _manifest(
         "reference": {
             "file": REFERENCE_FILE,
             "samples": list(names),
-            "content": "frames: uint8 [N, 2 (onset, apex), H, W, 3] RGB; reference_logits from "
-            + torch_name,
+            "content": "frames: uint8 [N, {} ({}), H, W, 3] RGB (depth as grey); "
+            "reference_logits from {}".format(
+                len(spec.preprocessing.frames), ", ".join(spec.preprocessing.frames), torch_name
+            ),
         },
         "quantization": None,
         "engines": [],

@@ -5,6 +5,7 @@ unless TensorRT / a CUDA GPU is present."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,10 @@ TIERS = {
     "torch": (_has("torch"), "PyTorch not installed (host extra)"),
     "ort": (_has("onnx", "onnxruntime"), "onnx/onnxruntime not installed (host extra)"),
     "trt": (_has("tensorrt"), "TensorRT not installed (Jetson only)"),
-    "gpu": (False, "no CUDA GPU on this machine"),
+    "gpu": (
+        shutil.which("nvidia-smi") is not None or Path("/dev/nvhost-ctrl-gpu").exists(),
+        "no CUDA GPU on this machine",
+    ),
 }
 
 

@@ -182,5 +182,5 @@ def test_dataset_sample_with_missing_frames_names_it(tmp_path):
     root = synth.write_generic(tmp_path / "clips", 1, seed=5, frames=5, apex_frame=2)
     sample = load_generic(root)[0]
     (sample.frame_dir / "img3.jpg").unlink()
-    with pytest.raises(CalibrationError, match=r"generic/.*: frames \[3\] not found"):
+    with pytest.raises(CalibrationError, match=r"generic/.*: frame 3 \(apex\) not found"):
         read_pair(sample)

@@ -1,5 +1,7 @@
 """Micro-expression dataset readers: vendor spreadsheets and frame folders -> `Sample` lists.
 
+The dataset loaders apply the known annotation fixes (`calib.fixes`) unless `fixes=False`.
+
 Reading a spreadsheet needs the host extra (openpyxl, xlrd); importing this package does not.
 """
 
@@ -10,6 +12,7 @@ from typing import Callable, Dict, List
 from .casme2 import load_casme2, parse_casme2
 from .casme3 import load_casme3, load_casme3_a, load_casme3_c, parse_casme3_a, parse_casme3_c
 from .checks import Issue, validate
+from .fixing import LoadedSamples
 from .frames import frame_index, frame_paths
 from .generic import load_generic, parse_generic
 from .labels import SCHEMES, map_labels, unmapped_counts
@@ -21,6 +24,7 @@ from .tables import read_table
 
 __all__ = [
     "Sample",
+    "LoadedSamples",
     "with_midpoint_apex",
     "read_table",
     "frame_paths",

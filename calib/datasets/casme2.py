@@ -3,7 +3,8 @@
 26 subjects filmed at 200 fps. Frames: raw `CASME2_RAW_selected/sub01/EP02_01f/img46.jpg` or
 cropped `Cropped/sub01/EP02_01f/reg_img46.jpg`. Sheet quirks handled here: `Subject` is an int
 (1 -> `sub01`), two header cells are blank (`Unnamed: 2`, `Unnamed: 6`), AUs carry laterality
-(`4+L10`), and some `ApexFrame` cells are empty or `/` (kept as None; see calib.fixes.casme2).
+(`4+L10`), and some `ApexFrame` cells are empty or `/` (None when parsed; `load_casme2` fills
+the known ones from `calib.fixes.casme2` unless `fixes=False`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from calib.fixes import FIX_TABLES
 from edge.errors import CalibrationError
 
 from .cells import parse_subject_clip_rows, to_int, to_text
+from .fixing import LoadedSamples, load_fixed
 from .frames import find_file
 from .sample import Sample
-from .tables import read_table
+from .tables import DATA_ROW_KEY, read_table
 
 __all__ = ["DATASET", "SHEET_NAMES", "FRAME_DIRS", "COLUMNS", "parse_casme2", "load_casme2"]
 
@@ -81,9 +84,25 @@ def _frames_root(root: Path, frames: str) -> Path:
 
 
 def load_casme2(
-    root: Path, *, frames: str = "cropped", sheet: Optional[Path] = None
-) -> List[Sample]:
-    """Read CASME II from its root folder (spreadsheet found by `SHEET_NAMES` unless given)."""
+    root: Path, *, frames: str = "cropped", sheet: Optional[Path] = None, fixes: bool = True
+) -> LoadedSamples:
+    """Read CASME II from its root folder (spreadsheet found by `SHEET_NAMES` unless given).
+
+    `fixes` applies `calib.fixes.casme2` (see `calib.datasets.fixing.load_fixed`).
+
+    Raises:
+        AnnotationFixMismatch: fixes are on and the sheet is not the release they were written
+            for.
+    """
     root = Path(root)
     sheet = Path(sheet) if sheet is not None else find_file(root, SHEET_NAMES, "CASME II")
-    return parse_casme2(read_table(sheet), frames_root=_frames_root(root, frames))
+    frames_root = _frames_root(root, frames)
+    return load_fixed(
+        read_table(sheet, index_key=DATA_ROW_KEY),
+        lambda rows: parse_casme2(rows, frames_root=frames_root),
+        dataset=DATASET,
+        columns=COLUMNS,
+        table=FIX_TABLES[DATASET],
+        enabled=fixes,
+        sheet=sheet,
+    )

@@ -6,7 +6,8 @@ several micro-expressions, so `clip` is `<letter>_<onset>` (`#2`... added on a c
 Part C (mock crime): sheet `mockCrimeME` of `CAS(ME)3_part_C_ME.xlsx`, columns `sub`, `count`,
 `onset`, `offset`, `au` (one cell uses a full-width comma), `emotion`, and no apex: the apex is
 the midpoint (meb's rule, see `with_midpoint_apex`) and noted in `Sample.notes`. The Part C
-frame layout is not documented in our sources, so its `frame_dir` is None.
+frame layout is not documented in our sources, so its `frame_dir` is None. The loaders apply
+`calib.fixes.casme3` (Part A rows; Part C needs none) unless `fixes=False`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+from calib.fixes import FIX_TABLES, FixOutcome
 from edge.errors import CalibrationError
 
 from .cells import pick, require_columns, row_sample, to_int, to_text
+from .fixing import LoadedSamples, load_fixed
 from .frames import find_file
 from .sample import Sample, with_midpoint_apex
-from .tables import read_table
+from .tables import DATA_ROW_KEY, read_table
 
 __all__ = [
     "DATASET_A",
@@ -122,28 +125,64 @@ def _frames_root_a(root: Path, depth: int = 3) -> Path:
 
 
 def load_casme3_a(
-    root: Path, *, frames_root: Optional[Path] = None, sheet: Optional[Path] = None
-) -> List[Sample]:
-    """Read CAS(ME)^3 Part A; frames under `frames_root` (default: found under `root`)."""
+    root: Path,
+    *,
+    frames_root: Optional[Path] = None,
+    sheet: Optional[Path] = None,
+    fixes: bool = True,
+) -> LoadedSamples:
+    """Read CAS(ME)^3 Part A; frames under `frames_root` (default: found under `root`).
+
+    `fixes` applies `calib.fixes.casme3.FIXES_A` (see `calib.datasets.fixing.load_fixed`).
+
+    Raises:
+        AnnotationFixMismatch: fixes are on and the sheet is not the release they were written
+            for.
+    """
     root = Path(root)
     sheet = Path(sheet) if sheet is not None else find_file(root, SHEETS_A[0], "CAS(ME)^3 Part A")
-    frames_root = Path(frames_root) if frames_root is not None else _frames_root_a(root)
-    return parse_casme3_a(read_table(sheet, SHEETS_A[1]), frames_root=frames_root)
+    frames = Path(frames_root) if frames_root is not None else _frames_root_a(root)
+    return load_fixed(
+        read_table(sheet, SHEETS_A[1], index_key=DATA_ROW_KEY),
+        lambda rows: parse_casme3_a(rows, frames_root=frames),
+        dataset=DATASET_A,
+        columns=COLUMNS_A,
+        table=FIX_TABLES[DATASET_A],
+        enabled=fixes,
+        sheet=sheet,
+    )
 
 
-def load_casme3_c(root: Path, *, sheet: Optional[Path] = None) -> List[Sample]:
-    """Read CAS(ME)^3 Part C labels (no frames resolved; see the module docstring)."""
+def load_casme3_c(root: Path, *, sheet: Optional[Path] = None, fixes: bool = True) -> LoadedSamples:
+    """Read CAS(ME)^3 Part C labels (no frames resolved; see the module docstring).
+
+    `fixes` applies `calib.fixes.casme3.FIXES_C` (empty: the reader handles Part C's quirks).
+    """
     root = Path(root)
     sheet = Path(sheet) if sheet is not None else find_file(root, SHEETS_C[0], "CAS(ME)^3 Part C")
-    return parse_casme3_c(read_table(sheet, SHEETS_C[1], header_keys=("sub", "count")))
+    return load_fixed(
+        read_table(sheet, SHEETS_C[1], header_keys=("sub", "count"), index_key=DATA_ROW_KEY),
+        parse_casme3_c,
+        dataset=DATASET_C,
+        columns=COLUMNS_C,
+        table=FIX_TABLES[DATASET_C],
+        enabled=fixes,
+        sheet=sheet,
+    )
 
 
-def load_casme3(root: Path, *, parts: Sequence[str] = ("A", "C")) -> List[Sample]:
-    """The CAS(ME)^3 composite: the requested parts concatenated, each keeping its dataset."""
+def load_casme3(
+    root: Path, *, parts: Sequence[str] = ("A", "C"), fixes: bool = True
+) -> LoadedSamples:
+    """The CAS(ME)^3 composite: the requested parts concatenated, each keeping its dataset
+    and its fix outcomes."""
     loaders = {"A": load_casme3_a, "C": load_casme3_c}
     samples: List[Sample] = []
+    outcomes: List[FixOutcome] = []
     for part in parts:
         if part.upper() not in loaders:
             raise CalibrationError(f"CAS(ME)^3 parts are A and C, not {part!r}")
-        samples.extend(loaders[part.upper()](root))
-    return samples
+        loaded = loaders[part.upper()](root, fixes=fixes)
+        samples.extend(loaded)
+        outcomes.extend(loaded.fix_outcomes)
+    return LoadedSamples(samples, outcomes)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from edge.errors import CalibrationError
 
 from .sample import Sample
+from .tables import DATA_ROW_KEY
 
 __all__ = [
     "to_int",
@@ -19,6 +20,7 @@ __all__ = [
     "split_aus",
     "norm_emotion",
     "pick",
+    "column_of",
     "require_columns",
     "row_sample",
     "parse_subject_clip_rows",
@@ -68,14 +70,20 @@ def _key(name: str) -> str:
     return re.sub(r"[\s_]+", "", name).lower()
 
 
-def pick(row: Mapping[str, Any], aliases: Sequence[str]) -> Any:
-    """The value of the first column in `aliases` present in `row` (case/space-insensitive)."""
-    keys: Dict[str, str] = {_key(k): k for k in row}
+def column_of(row: Mapping[str, Any], aliases: Sequence[str]) -> Optional[str]:
+    """The key of the first column in `aliases` present in `row` (case/space-insensitive)."""
+    keys: Dict[str, str] = {_key(k): k for k in row if k != DATA_ROW_KEY}
     for alias in aliases:
         key = keys.get(_key(alias))
         if key is not None:
-            return row[key]
+            return key
     return None
+
+
+def pick(row: Mapping[str, Any], aliases: Sequence[str]) -> Any:
+    """The value of the first column in `aliases` present in `row` (case/space-insensitive)."""
+    key = column_of(row, aliases)
+    return row[key] if key is not None else None
 
 
 def require_columns(
@@ -84,7 +92,8 @@ def require_columns(
     """Raise `CalibrationError` if a required column has none of its aliases in the header."""
     if not rows:
         return
-    present = {_key(k) for k in rows[0]}
+    header = [k for k in rows[0] if k != DATA_ROW_KEY]
+    present = {_key(k) for k in header}
     missing = [
         "/".join(aliases)
         for aliases in columns.values()
@@ -93,7 +102,7 @@ def require_columns(
     if missing:
         raise CalibrationError(
             "{} sheet lacks column(s) {}; found {}. Is this the right spreadsheet?".format(
-                dataset, ", ".join(missing), ", ".join(str(k) for k in rows[0])
+                dataset, ", ".join(missing), ", ".join(str(k) for k in header)
             )
         )
 
@@ -112,6 +121,7 @@ def row_sample(
 
     A sheet without an `apex` column (CAS(ME)^3 Part C) gives `apex=None`; `emotion` overrides
     the emotion cell (MMEW reads it from the folder name column it also uses for paths).
+    `sheet_row` comes from `DATA_ROW_KEY` when `read_table` stored it.
     """
     return Sample(
         dataset=dataset,
@@ -123,6 +133,7 @@ def row_sample(
         emotion=norm_emotion(pick(row, columns["emotion"]) if emotion is None else emotion),
         aus=split_aus(pick(row, columns["aus"])),
         frame_dir=frame_dir,
+        sheet_row=to_int(row.get(DATA_ROW_KEY)),
     )
 
 

@@ -1,8 +1,10 @@
 """Check samples against their frames and report every problem as data.
 
 Never raises on a bad sample and never prints: the CLI or report decides which issue kinds warn
-and which fail. Images are decoded with OpenCV when it is importable, else only their existence
-and non-zero size are checked.
+and which fail. Samples from a dataset loader also carry what its annotation-fix table did
+(`LoadedSamples.fix_outcomes`): fixes applied, fixes that match but were disabled, and fixes
+that do not match the sheet (drift) are listed as issues too. Images are decoded with OpenCV
+when it is importable, else only their existence and non-zero size are checked.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from calib.fixes.base import FixOutcome
 
 from .frames import frame_index
 from .sample import Sample
@@ -33,6 +37,9 @@ ISSUE_KINDS = (
     "image_unreadable",
     "video_unreadable",
     "frame_count",
+    "fix_applied",
+    "fix_disabled",
+    "fix_drift",
 )
 
 
@@ -136,13 +143,22 @@ def _frame_issues(s: Sample, cv2: Optional[Any], decode: bool) -> List[Issue]:
     return issues
 
 
-def validate(samples: Iterable[Sample], *, decode: bool = True) -> List[Issue]:
-    """All issues of all samples, in sample order.
+def validate(
+    samples: Iterable[Sample],
+    *,
+    decode: bool = True,
+    fix_outcomes: Optional[Sequence[FixOutcome]] = None,
+) -> List[Issue]:
+    """All issues of all samples, in sample order, then one per annotation-fix outcome.
 
     Args:
         samples: samples to check.
         decode: decode the onset, apex and offset images (OpenCV if importable).
+        fix_outcomes: what the fix tables did; None means `samples.fix_outcomes` when the
+            samples came from a dataset loader, else none.
     """
+    if fix_outcomes is None:
+        fix_outcomes = getattr(samples, "fix_outcomes", ())
     cv2 = _cv2() if decode else None
     issues: List[Issue] = []
     counts: Dict[str, int] = {}
@@ -152,4 +168,5 @@ def validate(samples: Iterable[Sample], *, decode: bool = True) -> List[Issue]:
             issues.append(Issue(s.sample_id, "duplicate_id", "sample id occurs more than once"))
         issues.extend(_annotation_issues(s))
         issues.extend(_frame_issues(s, cv2, decode))
+    issues.extend(Issue(o.target, "fix_" + o.status, o.message) for o in fix_outcomes)
     return issues

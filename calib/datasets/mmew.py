@@ -3,7 +3,8 @@
 90 fps, 1920x1080 frames under `Micro_Expression/<emotion>/<Filename>/`, where `<emotion>` is the
 sheet's `Estimated Emotion` as written. meb relabels `others` as `repression` so MMEW lines up
 with CASME II; that rename is the `EMOTION_RENAMES` table below, applied to `Sample.emotion`
-only (folders keep the original name) and recorded in `Sample.notes`.
+only (folders keep the original name) and recorded in `Sample.notes`. `load_mmew` applies the
+apex/offset fixes of `calib.fixes.mmew` unless `fixes=False`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from calib.fixes import FIX_TABLES
+
 from .cells import pick, require_columns, row_sample, to_text
+from .fixing import LoadedSamples, load_fixed
 from .frames import find_file
 from .sample import Sample
-from .tables import read_table
+from .tables import DATA_ROW_KEY, read_table
 
 __all__ = [
     "DATASET",
@@ -77,9 +81,28 @@ def parse_mmew(
 
 
 def load_mmew(
-    root: Path, *, sheet: Optional[Path] = None, renames: Optional[Mapping[str, str]] = None
-) -> List[Sample]:
-    """Read MMEW micro-expressions from its root folder (frames in `root/Micro_Expression`)."""
+    root: Path,
+    *,
+    sheet: Optional[Path] = None,
+    renames: Optional[Mapping[str, str]] = None,
+    fixes: bool = True,
+) -> LoadedSamples:
+    """Read MMEW micro-expressions from its root folder (frames in `root/Micro_Expression`).
+
+    `fixes` applies `calib.fixes.mmew` (see `calib.datasets.fixing.load_fixed`).
+
+    Raises:
+        AnnotationFixMismatch: fixes are on and the sheet is not the release they were written
+            for.
+    """
     root = Path(root)
     sheet = Path(sheet) if sheet is not None else find_file(root, SHEET_NAMES, "MMEW")
-    return parse_mmew(read_table(sheet), frames_root=root / FRAME_DIR, renames=renames)
+    return load_fixed(
+        read_table(sheet, index_key=DATA_ROW_KEY),
+        lambda rows: parse_mmew(rows, frames_root=root / FRAME_DIR, renames=renames),
+        dataset=DATASET,
+        columns=COLUMNS,
+        table=FIX_TABLES[DATASET],
+        enabled=fixes,
+        sheet=sheet,
+    )

@@ -3,7 +3,7 @@
 Grey-scale 200 fps frames `SAMM/006/006_1_2/006_05562.jpg` (replicate to 3 channels before a
 model). The coding sheet has a text preamble; its header (row index 12) is found by content.
 `Subject` is an int (6 -> `006`). Known sheet errors (an offset, missing apexes, AU cells with
-"or") are left as parsed; see calib.fixes.samm and `validate`.
+"or") are fixed by `load_samm` from `calib.fixes.samm` unless `fixes=False`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from calib.fixes import FIX_TABLES
+
 from .cells import parse_subject_clip_rows, to_int, to_text
+from .fixing import LoadedSamples, load_fixed
 from .frames import find_file
 from .sample import Sample
-from .tables import read_table
+from .tables import DATA_ROW_KEY, read_table
 
 __all__ = ["DATASET", "SHEET_NAMES", "FRAME_DIRS", "COLUMNS", "parse_samm", "load_samm"]
 
@@ -51,9 +54,24 @@ def parse_samm(
     )
 
 
-def load_samm(root: Path, *, sheet: Optional[Path] = None) -> List[Sample]:
-    """Read SAMM from its root folder (frames in `root/SAMM/` or directly in `root`)."""
+def load_samm(root: Path, *, sheet: Optional[Path] = None, fixes: bool = True) -> LoadedSamples:
+    """Read SAMM from its root folder (frames in `root/SAMM/` or directly in `root`).
+
+    `fixes` applies `calib.fixes.samm` (see `calib.datasets.fixing.load_fixed`).
+
+    Raises:
+        AnnotationFixMismatch: fixes are on and the sheet is not the release they were written
+            for.
+    """
     root = Path(root)
     sheet = Path(sheet) if sheet is not None else find_file(root, SHEET_NAMES, "SAMM")
     frames_root = next((root / d for d in FRAME_DIRS if (root / d).is_dir()), root)
-    return parse_samm(read_table(sheet), frames_root=frames_root)
+    return load_fixed(
+        read_table(sheet, index_key=DATA_ROW_KEY),
+        lambda rows: parse_samm(rows, frames_root=frames_root),
+        dataset=DATASET,
+        columns=COLUMNS,
+        table=FIX_TABLES[DATASET],
+        enabled=fixes,
+        sheet=sheet,
+    )

@@ -23,7 +23,10 @@ class Sample:
     into a video), `None` where the spreadsheet cell is empty or not an integer.
 
     `clip` is unique within (dataset, subject) so `sample_id` names one sample; `notes` records
-    every rule a reader applied beyond copying cells (midpoint apex, emotion renames, relabels).
+    every rule a reader applied beyond copying cells (midpoint apex, emotion renames, relabels,
+    annotation fixes). `sheet_row` is the 0-based data row of the vendor sheet the sample was
+    read from (see `calib.datasets.tables.read_table`'s `index_key`), None when not read from a
+    sheet; it locates row-indexed annotation fixes and is left out of equality.
     """
 
     dataset: str
@@ -36,6 +39,7 @@ class Sample:
     aus: Tuple[str, ...] = ()
     frame_dir: Optional[Path] = None
     notes: Tuple[str, ...] = ()
+    sheet_row: Optional[int] = dataclasses.field(default=None, compare=False)
 
     @property
     def sample_id(self) -> str:

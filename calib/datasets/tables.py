@@ -5,6 +5,11 @@ users bring CSV. Rows come back as dicts keyed by header text; blank header cell
 `Unnamed: <i>` as pandas does, since CASME II leaves two columns untitled. SAMM puts a text
 preamble above its header (row index 12), so the header row is found by its `Subject` and
 `Filename` cells unless `header_row` is given.
+
+Data rows are numbered as annotation fixes locate them (`DATA_ROW_KEY`): 0 is the row right
+below the header, and blank rows count although they yield no dict, which is what
+`pandas.read_excel` (1.3+, where blank rows are kept) gives as `df.loc[n]` for a sheet whose
+header is its first row.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from edge.errors import CalibrationError, MissingDependencyError
 
-__all__ = ["read_table", "HEADER_KEYS", "HEADER_SEARCH_ROWS"]
+__all__ = ["read_table", "HEADER_KEYS", "HEADER_SEARCH_ROWS", "DATA_ROW_KEY"]
 
 #: Cells that mark the header row of the vendor sheets.
 HEADER_KEYS = ("Subject", "Filename")
 #: How far down the header row is searched for (SAMM's preamble is 12 rows).
 HEADER_SEARCH_ROWS = 50
+
+#: The key the dataset loaders ask `read_table` to store each row's data-row index under.
+DATA_ROW_KEY = "__data_row__"
 
 _INSTALL = "pip install 'mer-edge[host]'"
 
@@ -109,6 +117,7 @@ def read_table(
     *,
     header_keys: Sequence[str] = HEADER_KEYS,
     row_key: Optional[str] = None,
+    index_key: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
     """Read an xlsx, xls or csv file into one dict per non-empty data row.
 
@@ -120,6 +129,8 @@ def read_table(
         header_keys: cells that identify the header row when searching.
         row_key: if given, each dict also maps this key to the row's 1-based line number in
             the file, for error messages that survive skipped blank rows.
+        index_key: if given, each dict also maps this key to the row's 0-based data-row index:
+            0 is the row right below the header, blank rows counted (see the module docstring).
 
     Returns:
         Rows as dicts; strings stripped, empty cells None, integral floats as int.
@@ -155,5 +166,7 @@ def read_table(
         record = dict(zip(names, cells))
         if row_key is not None:
             record[row_key] = line
+        if index_key is not None:
+            record[index_key] = line - start - 2
         table.append(record)
     return table

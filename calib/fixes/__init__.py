@@ -1,13 +1,35 @@
-"""Declarative annotation fixes per dataset, applied and checked by `apply_fixes`."""
+"""Declarative annotation fixes per dataset, checked against the sheet and applied by the readers.
+
+Importing this package never imports `calib.datasets` (the readers import the tables).
+"""
 
 from __future__ import annotations
 
 from typing import Dict, Tuple
 
 from . import casme2, casme3, mmew, samm
-from .base import FIXABLE_FIELDS, Fix, apply_fixes, fixes_version
+from .base import (
+    CHECKS,
+    FIXABLE_FIELDS,
+    OUTCOMES,
+    Fix,
+    FixOutcome,
+    apply_fixes,
+    check_table,
+    fixes_version,
+)
 
-__all__ = ["Fix", "FIXABLE_FIELDS", "apply_fixes", "fixes_version", "FIX_TABLES"]
+__all__ = [
+    "Fix",
+    "FixOutcome",
+    "FIXABLE_FIELDS",
+    "CHECKS",
+    "OUTCOMES",
+    "apply_fixes",
+    "check_table",
+    "fixes_version",
+    "FIX_TABLES",
+]
 
 #: Dataset name (as in `Sample.dataset`) -> its fix table.
 FIX_TABLES: Dict[str, Tuple[Fix, ...]] = {

@@ -18,6 +18,7 @@ from edge.align.aligner import (
     align_clip,
     make_aligner,
 )
+from edge.align.template import warp_depth
 
 __all__ = [
     "ALIGNERS",
@@ -29,4 +30,5 @@ __all__ = [
     "Registration",
     "align_clip",
     "make_aligner",
+    "warp_depth",
 ]

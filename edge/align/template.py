@@ -24,6 +24,7 @@ __all__ = [
     "mesh_five_points",
     "similarity_transform",
     "warp_face",
+    "warp_depth",
 ]
 
 #: ArcFace template (x, y) at 112x112: eye on the image's left, eye on the right, nose tip,
@@ -110,3 +111,14 @@ def warp_face(frame: np.ndarray, matrix: np.ndarray, size: Tuple[int, int]) -> n
     return cv2.warpAffine(
         frame, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def warp_depth(depth: np.ndarray, matrix: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """The colour frame's transform applied to a depth map registered to it: nearest neighbour
+    (interpolating across a depth edge invents surfaces) and 0 = no reading outside."""
+    cv2 = require("cv2", purpose="warping depth maps")
+    height, width = size
+    return cv2.warpAffine(
+        np.ascontiguousarray(depth), matrix, (width, height), flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )  # fmt: skip

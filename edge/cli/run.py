@@ -4,7 +4,10 @@
   clip, spot onset/apex (or take `--onset F --apex F` frame numbers), classify each event and
   write JSON lines (stdout or `--events-out`), optionally an annotated video.
 - `edge-run --bundle DIR --onset A.png --apex B.png`: classify one pair of registered crops
-  (like CASME II's `Cropped` frames).
+  (like CASME II's `Cropped` frames); a model that reads only the apex (AFNet-M) takes
+  `--apex B.png`.
+- Models that read depth (AFNet-M) need `--depth DIR` (depth images, one per video frame; in
+  image mode one depth image) or `--depth proxy` (a face-shaped stand-in, not a measurement).
 
 Exit codes: 0 success, 1 bad input (one-line reason), 2 usage error.
 """
@@ -16,7 +19,9 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
+
+import numpy as np
 
 from edge.bundle import Bundle
 from edge.classify import classify_pair, read_frame
@@ -55,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--aligner", choices=ALIGNERS, default="mediapipe", help="face alignment for video input"
     )
+    parser.add_argument(
+        "--depth",
+        help="for models that read depth: a folder of depth images (one per video frame, "
+        "millimetres), a depth image in image mode, or 'proxy' (face-shaped stand-in)",
+    )
+    parser.add_argument(
+        "--preprocess",
+        choices=("auto", "opencv", "native", "native-cpu"),
+        default="auto",
+        help="with --onset/--apex frame numbers: fused warp+normalise by the edge_preproc CUDA "
+        "library (auto: when it is built and sees a GPU, else OpenCV)",
+    )
     parser.add_argument("--events-out", type=Path, help="JSON-lines file (default: stdout)")
     parser.add_argument("--annotated-out", type=Path, help="write an annotated copy of the video")
     parser.add_argument("--threads", type=int, help="inference threads (ONNX Runtime)")
@@ -74,28 +91,58 @@ def _frame_number(parser: argparse.ArgumentParser, flag: str, value: str) -> int
     return number
 
 
+def _image_frames(args: argparse.Namespace, spec) -> Dict[str, np.ndarray]:
+    """role -> frame from the image arguments; a clear error for roles images cannot give."""
+    from edge.depth import face_depth_proxy, relative_depth
+    from edge.frames import colour_role, is_depth
+    from edge.pipeline.depth import read_depth_image
+    from edge.preprocess import resize_frame
+
+    prep = spec.preprocessing
+    given = {"onset": args.onset, "apex": args.apex}
+    frames: Dict[str, np.ndarray] = {}
+    for role in prep.frames:
+        if is_depth(role):
+            if args.depth is None:
+                raise EdgeBuildError(
+                    f"{spec.arch} reads depth at the {colour_role(role)}: pass --depth IMAGE or --depth proxy"
+                )
+            if args.depth == "proxy":
+                depth = face_depth_proxy(prep.size)
+            else:
+                depth = resize_frame(read_depth_image(Path(args.depth)), prep.size)
+            frames[role] = relative_depth(depth, prep.depth_range_mm)
+        elif given.get(role) is not None:
+            frames[role] = read_frame(Path(given[role]), prep.color)
+        elif role in given:
+            raise EdgeBuildError(f"{spec.arch} reads the {role} frame: pass --{role} IMAGE")
+        else:
+            raise EdgeBuildError(
+                f"{spec.arch} reads the frames {list(prep.frames)}; image mode gives only "
+                "--onset/--apex crops: run it on a VIDEO (with --onset/--apex frame numbers "
+                "or spotting)"
+            )
+    return frames
+
+
 def _run_images(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.bundle)
-    color = bundle.spec.preprocessing.color
-    frames = {
-        "onset": read_frame(Path(args.onset), color),
-        "apex": read_frame(Path(args.apex), color),
-    }
-    prediction = classify_pair(bundle, frames, backend=args.backend, precision=args.precision)
+    prediction = classify_pair(
+        bundle, _image_frames(args, bundle.spec), backend=args.backend, precision=args.precision
+    )
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "onset": str(args.onset),
-                    "apex": str(args.apex),
-                    "label": prediction.label,
-                    "scores": prediction.scores,
-                    "latency_ms": round(prediction.latency_ms, 3),
-                    "executor": prediction.executor,
-                    "trained": bool(bundle.manifest["model"].get("trained")),
-                }
-            )
-        )
+        record = {
+            "onset": str(args.onset) if args.onset else None,
+            "apex": str(args.apex),
+            "label": prediction.label,
+            "scores": prediction.scores,
+            "latency_ms": round(prediction.latency_ms, 3),
+            "executor": prediction.executor,
+            "trained": bool(bundle.manifest["model"].get("trained")),
+        }
+        if args.depth is not None:
+            record["depth"] = "proxy (not measured)" if args.depth == "proxy" else str(args.depth)
+        print(json.dumps(record))
     else:
         print(
             f"{prediction.label} ({prediction.scores[prediction.label]:.1%})  [{prediction.executor}; {prediction.latency_ms:.1f} ms]"
@@ -105,6 +152,14 @@ def _run_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fused_preprocessor(kind: str):
+    """The native preprocessor, or None for the OpenCV path the pipeline runs by itself."""
+    from edge.native.preproc import OpenCVPreprocessor, make_preprocessor
+
+    pre = make_preprocessor(kind)
+    return None if isinstance(pre, OpenCVPreprocessor) else pre
+
+
 def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[int]) -> int:
     from edge.align import make_aligner
     from edge.pipeline import (
@@ -112,6 +167,7 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
         EventClassifier,
         JsonLines,
         VideoSource,
+        make_depth_source,
         make_runner,
         run_given,
         run_spotting,
@@ -120,6 +176,9 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
     bundle = Bundle.load(args.bundle)
     spec = bundle.spec
     aligner = make_aligner(args.aligner, size=spec.preprocessing.size[0])
+    depth = make_depth_source(
+        args.depth, spec.preprocessing.size, spec.preprocessing.depth_range_mm
+    )
     runner = make_runner(
         bundle,
         args.backend,
@@ -134,11 +193,16 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
         with runner, VideoSource(source_arg) as source:
             classifier = EventClassifier(runner, spec)
             if onset is not None and apex is not None:
-                summary = run_given(source, aligner, classifier, sink, onset=onset, apex=apex)
+                summary = run_given(
+                    source, aligner, classifier, sink, onset=onset, apex=apex, depth=depth,
+                    preprocessor=_fused_preprocessor(args.preprocess),
+                )  # fmt: skip
             else:
                 if args.annotated_out:
                     annotated = AnnotatedVideo(args.annotated_out, source.fps)
-                summary = run_spotting(source, aligner, classifier, sink, annotated=annotated)
+                summary = run_spotting(
+                    source, aligner, classifier, sink, annotated=annotated, depth=depth
+                )
     finally:
         sink.close()
         if annotated is not None:
@@ -168,14 +232,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     streaming = args.video is not None or args.camera is not None
     if args.video is not None and args.camera is not None:
         parser.error("give either VIDEO or --camera N, not both")
-    if (args.onset is None) != (args.apex is None):
+    if streaming and (args.onset is None) != (args.apex is None):
         parser.error("--onset and --apex go together")
     try:
         if streaming:
             onset = _frame_number(parser, "--onset", args.onset) if args.onset else None
             apex = _frame_number(parser, "--apex", args.apex) if args.apex else None
             return _run_stream(args, onset, apex)
-        if args.onset is None:
+        if args.apex is None:
             parser.error("give a VIDEO, --camera N, or --onset IMAGE --apex IMAGE")
         if args.annotated_out or args.events_out:
             parser.error("--events-out and --annotated-out need a VIDEO or --camera")

@@ -18,6 +18,8 @@ __all__ = ["ARCHITECTURES", "architecture", "architecture_names"]
 #: arch name -> module implementing it.
 ARCHITECTURES = {
     "mmnet": "edge.models.mmnet_arch",
+    "afnet_m": "edge.models.afnet_m_arch",
+    "famnet": "edge.models.famnet_arch",
 }
 
 

@@ -3,18 +3,41 @@
 `.safetensors` files are read with safetensors; anything else with
 `torch.load(weights_only=True)`, which refuses arbitrary Python objects. Each way a file can be
 wrong (absent, truncated, pickled code, not a state_dict) gets its own one-line error.
+
+The project's own checkpoint format is a `.safetensors` file whose metadata carries
+`mer_edge.arch` and `mer_edge.config` (the architecture's config dataclass as JSON), so a
+checkpoint says which model it belongs to; `write_checkpoint` / `read_metadata` handle it, and
+`check_state_dict` / `nonfinite_keys` are the strict checks every loader applies.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+from dataclasses import fields
 from pathlib import Path
-from typing import Dict, Mapping, Tuple, Union
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
 from edge._lazy import require
 from edge.errors import CheckpointError
 
-__all__ = ["read_state_dict", "strip_prefix", "WRAPPER_KEYS"]
+__all__ = [
+    "read_state_dict",
+    "strip_prefix",
+    "WRAPPER_KEYS",
+    "META_ARCH",
+    "META_CONFIG",
+    "read_metadata",
+    "write_checkpoint",
+    "check_state_dict",
+    "nonfinite_keys",
+    "config_fields_from_json",
+]
+
+#: safetensors metadata keys of the project's checkpoint format.
+META_ARCH = "mer_edge.arch"
+META_CONFIG = "mer_edge.config"
 
 #: Keys under which training scripts commonly nest the state_dict.
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
@@ -97,3 +120,89 @@ def strip_prefix(state: Mapping[str, object], prefix: str = "module.") -> Tuple[
     if state and all(key.startswith(prefix) for key in state):
         return {key[len(prefix) :]: value for key, value in state.items()}, True
     return dict(state), False
+
+
+def read_metadata(path: Union[str, Path]) -> Dict[str, str]:
+    """The string metadata of a `.safetensors` file ({} for other files or none stored)."""
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file() or path.stat().st_size == 0:
+        return {}
+    safetensors = require("safetensors", purpose="reading .safetensors checkpoints")
+    try:
+        with safetensors.safe_open(str(path), framework="pt", device="cpu") as handle:
+            return dict(handle.metadata() or {})
+    except Exception as exc:  # safetensors raises its own SafetensorError types
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}"
+        ) from exc
+
+
+def write_checkpoint(
+    state: Mapping[str, Any], path: Union[str, Path], *, arch: str, config_json: str
+) -> Path:
+    """Save tensors as `.safetensors` with the project metadata; written atomically."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path}: the mer-edge checkpoint format needs a .safetensors name")
+    safetensors_torch = require("safetensors.torch", purpose="saving checkpoints")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        safetensors_torch.save_file(
+            tensors, str(tmp), metadata={META_ARCH: arch, META_CONFIG: config_json}
+        )
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def check_state_dict(
+    expected: Mapping[str, Any], state: Mapping[str, Any], path: Path, what: str
+) -> None:
+    """Strict key and shape check; every missing, unexpected or mis-shaped tensor is named."""
+    # BatchNorm's step counter does not affect inference; some exporters drop it.
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    problems = []
+    if missing:
+        problems.append("missing keys: " + ", ".join(missing))
+    if unexpected:
+        problems.append("unexpected keys: " + ", ".join(unexpected))
+    if problems:
+        raise CheckpointError(
+            "{}: state_dict does not match {}: {}".format(path, what, "; ".join(problems))
+        )
+    wrong = [
+        f"{k} {list(v.shape)} (expected {list(expected[k].shape)})"
+        for k, v in state.items()
+        if tuple(v.shape) != tuple(expected[k].shape)
+    ]
+    if wrong:
+        raise CheckpointError(
+            "{}: {} tensor(s) have the wrong shape for {}: {}".format(
+                path, len(wrong), what, "; ".join(wrong)
+            )
+        )
+
+
+def nonfinite_keys(state: Mapping[str, Any]) -> List[str]:
+    """Names of floating-point tensors holding NaN or Inf."""
+    torch = require("torch", purpose="checking checkpoints")
+    return [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+
+
+def config_fields_from_json(cls: Any, text: str, where: str) -> Dict[str, Any]:
+    """Keyword arguments of config dataclass `cls` from its JSON; lists become tuples."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CheckpointError(f"{where}: config metadata is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{where}: config metadata is not a JSON object")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise CheckpointError(f"{where}: unknown config field(s): {', '.join(unknown)}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}

@@ -19,7 +19,6 @@ number:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Union
 
@@ -30,8 +29,8 @@ from torch import nn
 from edge.bundle import sha256_file
 from edge.errors import CheckpointError
 from edge.models.checkpoint import read_state_dict, strip_prefix
+from edge.models.loaded import LoadedModel
 from edge.models.mmnet_spec import VARIANTS, MMNetConfig, mmnet_spec, variant_for
-from edge.spec import ModelSpec
 
 __all__ = ["MMNet", "LoadedModel", "load_mmnet", "build_mmnet", "DEAD_KEY_PREFIXES"]
 
@@ -200,15 +199,6 @@ class MMNet(nn.Module):
         if self.config.num_classes < self.config.fc_rows:
             logits = logits[:, : self.config.num_classes]
         return logits
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for export, with its spec and what loading found."""
-
-    model: nn.Module
-    spec: ModelSpec
-    info: Dict[str, object]
 
 
 def build_mmnet(variant: str = "casme2-5", *, seed: int = 0) -> LoadedModel:

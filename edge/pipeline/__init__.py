@@ -4,6 +4,7 @@ apex, classify each event through any Runner, and write JSON lines. numpy-only a
 from __future__ import annotations
 
 from edge.pipeline.classifier import EventClassifier, EventPrediction, make_runner
+from edge.pipeline.depth import DepthSource, FolderDepth, ProxyDepth, make_depth_source
 from edge.pipeline.events import AnnotatedVideo, JsonLines
 from edge.pipeline.live import PipelineConfig, run_given, run_spotting
 from edge.pipeline.source import Frame, FrameClock, VideoSource
@@ -11,6 +12,10 @@ from edge.pipeline.spotting import Spot, Spotter, motion_image
 
 __all__ = [
     "AnnotatedVideo",
+    "DepthSource",
+    "FolderDepth",
+    "ProxyDepth",
+    "make_depth_source",
     "EventClassifier",
     "EventPrediction",
     "Frame",

@@ -1,7 +1,7 @@
 """Per-event inference through any Runner, and the runner a bundle asks for.
 
 The pipeline never talks to a backend directly: it prepares the spec's inputs from the
-registered onset/apex crops and calls `Runner.infer`, so ONNX Runtime, PyTorch and TensorRT are
+registered frames of an event and calls `Runner.infer`, so ONNX Runtime, PyTorch and TensorRT are
 interchangeable behind one `--backend` switch.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
@@ -21,7 +21,10 @@ from edge.runtime import BACKENDS, runner_class
 from edge.runtime.base import Runner
 from edge.spec import ModelSpec
 
-__all__ = ["EventPrediction", "EventClassifier", "make_runner"]
+__all__ = ["AU_OUTPUT", "EventPrediction", "EventClassifier", "make_runner"]
+
+#: Name of the multi-label action-unit output (ModelSpec.au_names names its columns).
+AU_OUTPUT = "au_logits"
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,13 @@ class EventPrediction:
     logits: List[float]
     preprocess_ms: float
     infer_ms: float
+    #: AU name -> probability, for models with a multi-label AU head (FAMNet)
+    au_scores: Optional[Dict[str, float]] = None
 
 
 class EventClassifier:
-    """Classifies an (onset, apex) pair of registered RGB crops with an active Runner."""
+    """Classifies one event from its registered frames (role -> RGB crop or relative depth)
+    with an active Runner."""
 
     def __init__(self, runner: Runner, spec: ModelSpec) -> None:
         self.runner = runner
@@ -44,9 +50,14 @@ class EventClassifier:
     def executor(self) -> str:
         return str(getattr(self.runner, "executor", self.runner.name))
 
-    def __call__(self, onset_rgb: np.ndarray, apex_rgb: np.ndarray) -> EventPrediction:
+    def __call__(
+        self,
+        frames: Mapping[str, np.ndarray],
+        normalized: Optional[Mapping[str, np.ndarray]] = None,
+    ) -> EventPrediction:
+        """`normalized`: colour roles already warped and normalised (`edge.native`)."""
         start = time.perf_counter_ns()
-        feeds = prepare_inputs(self.spec, {"onset": onset_rgb, "apex": apex_rgb})
+        feeds = prepare_inputs(self.spec, frames, normalized)
         prepared = time.perf_counter_ns()
         outputs = self.runner.infer(feeds)
         done = time.perf_counter_ns()
@@ -54,12 +65,17 @@ class EventClassifier:
         probs = softmax(logits)
         index = int(np.argmax(logits))
         infer_ms = self.runner.last_latency_ms
+        au_scores = None
+        if self.spec.au_names and AU_OUTPUT in outputs:
+            au = 1.0 / (1.0 + np.exp(-np.asarray(outputs[AU_OUTPUT])[0].astype(np.float64)))
+            au_scores = {n: float(p) for n, p in zip(self.spec.au_names, au)}
         return EventPrediction(
             label=self.spec.class_names[index],
             scores={n: float(p) for n, p in zip(self.spec.class_names, probs)},
             logits=[float(v) for v in logits],
             preprocess_ms=(prepared - start) / 1e6,
             infer_ms=float(infer_ms) if infer_ms is not None else (done - prepared) / 1e6,
+            au_scores=au_scores,
         )
 
 

@@ -18,8 +18,11 @@ import numpy as np
 from edge._lazy import require
 from edge.align.aligner import FaceAligner, NoFace, Registration
 from edge.errors import EdgeBuildError
-from edge.pipeline.classifier import EventClassifier
+from edge.frames import is_depth, role_indices
+from edge.pipeline.classifier import EventClassifier, EventPrediction
+from edge.pipeline.depth import DepthSource
 from edge.pipeline.events import AnnotatedVideo, JsonLines
+from edge.pipeline.roles import check_depth, event_frames, needed_frames
 from edge.pipeline.source import Frame, VideoSource
 from edge.pipeline.spotting import Spot, Spotter, motion_image
 
@@ -92,13 +95,14 @@ def _frames(source: VideoSource, timer: StageTimer) -> Iterator[Frame]:
 class _Run:
     """State of one `run_spotting` call (kept off the public functions to keep them short)."""
 
-    def __init__(self, source, aligner, classifier, sink, annotated, config) -> None:
+    def __init__(self, source, aligner, classifier, sink, annotated, config, depth) -> None:
         self.source: VideoSource = source
         self.aligner: FaceAligner = aligner
         self.classifier: EventClassifier = classifier
         self.sink: JsonLines = sink
         self.annotated: Optional[AnnotatedVideo] = annotated
         self.config: PipelineConfig = config
+        self.depth: Optional[DepthSource] = depth
         self.timer = StageTimer()
         self.registration: Optional[Registration] = None
         self.spotter: Optional[Spotter] = None
@@ -228,10 +232,16 @@ class _Run:
 
     def emit(self, spot: Spot) -> None:
         crops = {index: crop for index, _, crop in self.crops}
-        if spot.onset not in crops or spot.apex not in crops:
+        frames = None
+        if self.registration is not None:
+            frames = event_frames(
+                self.classifier.spec, spot.onset, spot.apex,
+                lambda i: _rgb(crops[i]) if i in crops else None, self.registration, self.depth,
+            )  # fmt: skip
+        if frames is None:
             logger.warning("event at frame %d: its frames left the buffer; skipped", spot.apex)
             return
-        prediction = self.classifier(_rgb(crops[spot.onset]), _rgb(crops[spot.apex]))
+        prediction = self.classifier(frames)
         self.events += 1
         timing = self.timer.means()
         timing.update(
@@ -254,11 +264,27 @@ class _Run:
                 "scores": {k: round(v, 6) for k, v in prediction.scores.items()},
                 "motion": round(spot.magnitude, 4),
                 "threshold": round(spot.threshold, 4),
+                **_extras(prediction, self.depth),
                 "timing_ms": timing,
             }
         )
         if self.annotated is not None:
             self.annotated.show(f"{prediction.label} (apex {spot.apex})", int(self.source.fps))
+
+
+#: Placeholder crop for colour frames the fused preprocessor already turned into model input.
+_FUSED = np.zeros((0,), dtype=np.uint8)
+
+
+def _extras(prediction: EventPrediction, depth: Optional[DepthSource]) -> Dict[str, Any]:
+    """AU scores for models with an AU head; where depth came from for models that read it."""
+    extra: Dict[str, Any] = {}
+    if prediction.au_scores is not None:
+        extra["aus"] = [n for n, p in prediction.au_scores.items() if p > 0.5]
+        extra["au_scores"] = {k: round(v, 6) for k, v in prediction.au_scores.items()}
+    if depth is not None:
+        extra["depth"] = depth.name if depth.measured else "proxy (not measured)"
+    return extra
 
 
 def _summary(source: VideoSource, timer: StageTimer, wall_s: float, first, last, **extra):
@@ -288,9 +314,11 @@ def run_spotting(
     *,
     annotated: Optional[AnnotatedVideo] = None,
     config: Optional[PipelineConfig] = None,
+    depth: Optional[DepthSource] = None,
 ) -> Dict[str, Any]:
     """Spot and classify every micro-expression in an open source; returns the summary record."""
-    run = _Run(source, aligner, classifier, sink, annotated, config or PipelineConfig())
+    check_depth(classifier.spec, depth)
+    run = _Run(source, aligner, classifier, sink, annotated, config or PipelineConfig(), depth)
     start = time.perf_counter()
     first = last = None
     for frame in _frames(source, run.timer):
@@ -333,10 +361,19 @@ def run_given(
     *,
     onset: int,
     apex: int,
+    depth: Optional[DepthSource] = None,
+    preprocessor: Optional[Any] = None,
 ) -> Dict[str, Any]:
-    """Classify one event whose onset and apex frame numbers are known; register on the onset."""
+    """Classify one event whose onset and apex frame numbers are known; register on the onset.
+
+    With a `preprocessor` from `edge.native.preproc.make_preprocessor`, colour frames go from the
+    decoded frame to the model input in one fused warp + normalise (on the GPU with the CUDA
+    library); `precropped` input keeps OpenCV's resize.
+    """
     if onset < 0 or apex <= onset:
         raise EdgeBuildError(f"--onset {onset} and --apex {apex}: need 0 <= onset < apex")
+    check_depth(classifier.spec, depth)
+    wanted = needed_frames(classifier.spec, onset, apex) | {onset}
     timer = StageTimer()
     start = time.perf_counter()
     kept: Dict[int, Frame] = {}
@@ -344,7 +381,7 @@ def run_given(
     for frame in _frames(source, timer):
         first = frame.time_s if first is None else first
         last = frame.time_s
-        if frame.index in (onset, apex):
+        if frame.index in wanted:
             kept[frame.index] = frame
         if frame.index >= apex:
             break
@@ -358,9 +395,37 @@ def run_given(
     t0 = timer.add("register", t0)
     if isinstance(registration, NoFace):
         raise EdgeBuildError(f"{source.name}: frame {onset}: {registration.reason}")
-    crops = [_rgb(aligner.warp(kept[i].bgr, registration)) for i in (onset, apex)]
-    timer.add("align", t0)
-    prediction = classifier(crops[0], crops[1])
+    fused = preprocessor is not None and registration.method != "precropped"
+    normalized: Dict[str, np.ndarray] = {}
+    if fused:
+        prep = classifier.spec.preprocessing
+        by_index = {
+            i: preprocessor.warp_normalize(  # type: ignore[union-attr]
+                kept[i].bgr,
+                registration.matrix,
+                registration.size,
+                prep.mean,
+                prep.std,
+                prep.scale,
+                "BGR",
+                prep.color,
+            )  # fmt: skip
+            for i in sorted(kept)
+        }
+        roles = classifier.spec.preprocessing.frames
+        for role, index in zip(roles, role_indices(roles, onset, apex)):
+            if not is_depth(role):
+                normalized[role] = by_index[index]
+        crops: Dict[int, np.ndarray] = {}
+    else:
+        crops = {i: _rgb(aligner.warp(kept[i].bgr, registration)) for i in sorted(kept)}
+    timer.add("align+normalize" if fused else "align", t0)
+    crop = (lambda i: _FUSED) if fused else crops.get
+    frames = event_frames(classifier.spec, onset, apex, crop, registration, depth)
+    if frames is None:  # every needed frame was decoded above; a gap means a corrupt video
+        raise EdgeBuildError(f"{source.name}: frames between {onset} and {apex} were not decoded")
+    frames = {r: f for r, f in frames.items() if f is not _FUSED}
+    prediction = classifier(frames, normalized)
     timing = timer.means()
     timing.update(
         {"preprocess": round(prediction.preprocess_ms, 3), "infer": round(prediction.infer_ms, 3)}
@@ -377,6 +442,7 @@ def run_given(
             "apex_time_s": round(kept[apex].time_s, 4),
             "label": prediction.label,
             "scores": {k: round(v, 6) for k, v in prediction.scores.items()},
+            **_extras(prediction, depth),
             "timing_ms": timing,
         }
     )

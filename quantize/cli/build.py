@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Cropped), mediapipe/dlib for raw frames, exactly as edge-run does",
     )
     parser.add_argument(
+        "--no-annotation-fixes",
+        dest="annotation_fixes",
+        action="store_false",
+        help="read DATASET:ROOT spreadsheets as they are, without the known annotation fixes "
+        "(for a sheet release the fixes do not match)",
+    )
+    parser.add_argument(
         "--calib-samples",
         type=int,
         default=128,
@@ -155,8 +162,8 @@ def _summary(result) -> str:
         "  weights     {}".format(
             model["checkpoint"] + " sha256 " + model["checkpoint_sha256"][:12]
             if model["checkpoint"]
-            else "UNTRAINED seeded MMNet (seed {}): predictions are meaningless".format(
-                model["seed"]
+            else "UNTRAINED seeded {} (seed {}): predictions are meaningless".format(
+                model["arch"], model["seed"]
             )
         )
         + (" (built-in demo, trained on synthetic clips)" if model.get("demo_card") else ""),
@@ -254,6 +261,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         calib_samples=args.calib_samples,
         quantizer=args.quantizer,
         calib_align=args.calib_align,
+        annotation_fixes=args.annotation_fixes,
         max_accuracy_drop=args.max_accuracy_drop,
     )
     try:

@@ -54,10 +54,11 @@ def test_parse_quirks() -> None:
 
 
 def test_load_cropped_resolves_frames_and_flags_missing_apex(casme2_root: Path) -> None:
-    samples = load_casme2(casme2_root)
+    # Three rows are not the release the fix table targets (test_calib_fix_tables covers that).
+    samples = load_casme2(casme2_root, fixes=False)
     assert [s.subject for s in samples] == ["sub01", "sub01", "sub02"]
     assert samples[0].frame_dir == casme2_root / "Cropped" / "sub01" / "EP02_01f"
-    issues = validate(samples)
+    issues = [i for i in validate(samples) if i.kind != "fix_drift"]
     assert {(i.sample_id, i.kind) for i in issues} == {
         ("casme2/sub01/EP03_02", "apex_missing"),
         ("casme2/sub02/EP01_11f", "apex_missing"),
@@ -65,7 +66,7 @@ def test_load_cropped_resolves_frames_and_flags_missing_apex(casme2_root: Path) 
 
 
 def test_load_raw_layout(casme2_root: Path) -> None:
-    samples = load_casme2(casme2_root, frames="raw")
+    samples = load_casme2(casme2_root, frames="raw", fixes=False)
     assert samples[0].frame_dir == casme2_root / "CASME2_RAW_selected" / "sub01" / "EP02_01f"
     names = [p.name for p in frame_paths(samples[0].frame_dir)]
     assert names == [f"img{n}.jpg" for n in range(2, 11)]  # img2 ... img10, not img10 first
@@ -74,14 +75,14 @@ def test_load_raw_layout(casme2_root: Path) -> None:
 def test_mmnet_cropped_variant_preferred(casme2_root: Path, write_frames) -> None:
     updated = casme2_root / "Cropped-updated" / "Cropped"
     write_frames(updated / "sub01" / "EP02_01f", [2], "reg_img{}.jpg")
-    assert load_casme2(casme2_root)[0].frame_dir == updated / "sub01" / "EP02_01f"
+    assert load_casme2(casme2_root, fixes=False)[0].frame_dir == updated / "sub01" / "EP02_01f"
 
 
 def test_missing_sheet_and_frames(tmp_path: Path, casme2_root: Path) -> None:
     with pytest.raises(CalibrationError, match="CASME2-coding-20190701.xlsx"):
         load_casme2(tmp_path / "Cropped")
     with pytest.raises(CalibrationError, match="frames must be one of"):
-        load_casme2(casme2_root, frames="flow")
+        load_casme2(casme2_root, frames="flow", fixes=False)
 
 
 def test_missing_column_is_named() -> None:

@@ -30,7 +30,7 @@ def test_others_renamed_but_folder_kept(tmp_path: Path, write_xlsx, write_frames
     )
     write_frames(tmp_path / "Micro_Expression" / "others" / "others_1", range(1, 6), "{}.jpg")
     write_frames(tmp_path / "Micro_Expression" / "happiness" / "happiness_4", range(2, 5), "{}.jpg")
-    others, happy = load_mmew(tmp_path)
+    others, happy = load_mmew(tmp_path, fixes=False)  # 2 rows: not the fixed release
     assert EMOTION_RENAMES == {"others": "repression"}
     assert others.emotion == "repression"
     assert others.notes == ("emotion others -> repression",)

@@ -27,6 +27,16 @@ def test_xlsx_header_found_below_preamble(tmp_path: Path, write_xlsx) -> None:
     assert read_table(path, header_row=12)[0]["Filename"] == "006_1_2"
 
 
+def test_data_row_index_counts_blank_rows_below_the_header(tmp_path: Path, write_xlsx) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,x\n,\n2,y\n", encoding="utf-8")
+    assert [r["_i"] for r in read_table(path, index_key="_i")] == [0, 2]
+    preamble = [["title"], [None], ["note"]]
+    rows = preamble + [["Subject", "Filename"], [6, "a"], [None, None], [None, None], [7, "b"]]
+    table = read_table(write_xlsx(tmp_path / "s.xlsx", rows), index_key="_i")
+    assert [(r["Filename"], r["_i"]) for r in table] == [("a", 0), ("b", 3)]
+
+
 def test_unnamed_and_duplicate_headers(tmp_path: Path, write_xlsx) -> None:
     path = write_xlsx(
         tmp_path / "u.xlsx", [["Subject", None, "Filename", "x", "x"], [1, 2, 3, 4, 5]]

@@ -50,7 +50,7 @@ def test_classifier_gives_the_same_answer_on_both_backends(bundle_dir):
     results = {}
     for backend in ("ort", "torch"):
         with make_runner(bundle, backend) as runner:
-            prediction = EventClassifier(runner, bundle.spec)(onset, apex)
+            prediction = EventClassifier(runner, bundle.spec)({"onset": onset, "apex": apex})
         assert sum(prediction.scores.values()) == pytest.approx(1.0)
         assert prediction.infer_ms > 0 and prediction.preprocess_ms >= 0
         results[backend] = prediction

@@ -1,0 +1,147 @@
+"""Host/device benchmark: one 1080p BGR frame -> 224x224 normalised RGB crop, OpenCV's CPU path
+(as the runtime does it: warp_face, BGR->RGB, normalize_frame) against the edge_preproc
+library, as ratios from one run.
+
+    .venv/bin/python -m benchmarks.bench_preproc [--lib-dir build/native] [--repeats 200]
+
+The CPU build of the library is timed wherever it exists; the CUDA build only where it loads
+and sees a GPU: host pointers (copy of the needed frame region + kernel + copy back) and device
+pointers (frame already on the GPU: kernel only, synchronised).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+__all__ = ["time_ms", "main"]
+
+MEAN, STD, SCALE = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1.0 / 255.0
+SIZE = (224, 224)
+
+
+def time_ms(fn: Callable[[], object], repeats: int, warmup: int = 10) -> Dict[str, float]:
+    """Median and p90 wall time of `fn` in ms (perf_counter_ns), after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    samples: List[float] = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - start) / 1e6)
+    ordered = sorted(samples)
+    return {
+        "median_ms": round(statistics.median(samples), 4),
+        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
+    }
+
+
+def _frame() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:1080, 0:1920]
+    base = ((xx // 3 + yy // 2) % 256).astype(np.uint8)
+    frame = np.stack([base, base[::-1], np.roll(base, 100, axis=1)], axis=2)
+    return np.clip(frame.astype(np.int16) + rng.integers(-8, 8, frame.shape), 0, 255).astype(
+        np.uint8
+    )
+
+
+def _face_matrix() -> np.ndarray:
+    """A 450-pixel face box centred at (960, 500), slightly rotated, onto the 224 crop."""
+    scale, angle = 224 / 450.0, 0.1
+    c, s = scale * np.cos(angle), scale * np.sin(angle)
+    return np.array([[c, -s, 112 - (c * 960 - s * 500)], [s, c, 112 - (s * 960 + c * 500)]])
+
+
+def _device_fn(pre, frame: np.ndarray, matrix: np.ndarray) -> Optional[Callable[[], None]]:
+    from edge.native.preproc import COLORS, _Image
+
+    lib = pre._lib
+    d_frame, d_out = ctypes.c_void_p(), ctypes.c_void_p()
+    if lib.edge_preproc_device_alloc(frame.nbytes, ctypes.byref(d_frame)) != 0:
+        return None
+    lib.edge_preproc_device_alloc(3 * SIZE[0] * SIZE[1] * 4, ctypes.byref(d_out))
+    lib.edge_preproc_copy_to_device(d_frame, frame.ctypes.data, frame.nbytes)
+    image = _Image(
+        d_frame.value, frame.shape[1], frame.shape[0], COLORS["BGR"], 0, frame.strides[0]
+    )
+    params = pre._params(matrix, SIZE, MEAN, STD, SCALE, "RGB", np.float32, "replicate")
+
+    def run() -> None:
+        lib.edge_preproc_warp_normalize_device(
+            ctypes.byref(image), ctypes.byref(params), d_out, None
+        )
+        lib.edge_preproc_synchronize()
+
+    return run
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lib-dir", type=Path, default=None, help="directory with the libraries")
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args(argv)
+
+    import cv2
+
+    from edge.align.template import warp_face
+    from edge.errors import EdgeBuildError
+    from edge.native.preproc import LIB_NAMES, NativePreprocessor
+    from edge.preprocess import normalize_frame
+    from edge.spec import Preprocessing
+
+    frame, matrix = _frame(), _face_matrix()
+    prep = Preprocessing(size=SIZE, mean=MEAN, std=STD, scale=SCALE)
+
+    def opencv() -> np.ndarray:
+        crop = cv2.cvtColor(warp_face(frame, matrix, SIZE), cv2.COLOR_BGR2RGB)
+        return normalize_frame(crop, prep)
+
+    reference = opencv()
+    results: Dict[str, Dict[str, float]] = {"opencv": time_ms(opencv, args.repeats)}
+    notes: Dict[str, str] = {}
+    for backend in ("cpu", "cuda"):
+        path = args.lib_dir / LIB_NAMES[backend] if args.lib_dir else None
+        try:
+            pre = NativePreprocessor(backend, path=path)
+        except EdgeBuildError as exc:
+            notes[backend] = f"not timed: {exc}"
+            continue
+        with pre:
+
+            def native(pre=pre) -> np.ndarray:
+                return pre.warp_normalize(frame, matrix, SIZE, MEAN, STD, SCALE, "BGR")
+
+            diff = float(np.abs(native() - reference).max())
+            name = "native-" + backend + ("-host-pointers" if backend == "cuda" else "")
+            results[name] = dict(time_ms(native, args.repeats), max_abs_diff=diff)
+            if backend == "cuda":
+                device = _device_fn(pre, frame, matrix)
+                if device is not None:
+                    results["native-cuda-device-pointers"] = time_ms(device, args.repeats)
+    base = results["opencv"]["median_ms"]
+    report = {
+        "input": "1920x1080 BGR uint8 -> 3x224x224 float32 RGB, ImageNet mean/std",
+        "opencv": cv2.__version__,
+        "opencv_threads": cv2.getNumThreads(),
+        "results": results,
+        "speedup_vs_opencv": {
+            k: round(base / v["median_ms"], 2) for k, v in results.items() if k != "opencv"
+        },
+        "notes": notes,
+    }
+    json.dump(report, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
