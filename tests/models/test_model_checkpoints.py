@@ -215,9 +215,19 @@ def test_truncated_safetensors(tmp_path):
 
 
 @pytest.mark.parametrize("arch", sorted(CASES))
-def test_demo_is_seeded_and_labelled_untrained(arch):
+def test_demo_is_the_fitted_asset_with_its_card(arch):
     module, _ = CASES[arch]
-    a, b = module.build_demo(), module.build_seeded(0)
+    demo = module.build_demo()
+    card = demo.info["demo_card"]
+    assert demo.info["trained"] is True and card["arch"] == arch
+    assert card["held_out"]["samples"] > 0 and Path(demo.info["checkpoint"]).name == card["file"]
+    assert json.loads(json.dumps(demo.info["config"])) == card["config"]
+
+
+@pytest.mark.parametrize("arch", sorted(CASES))
+def test_without_the_asset_the_demo_is_seeded_and_labelled_untrained(arch, tmp_path):
+    module, _ = CASES[arch]
+    a, b = module.build_demo(tmp_path / "absent.safetensors"), module.build_seeded(0)
     assert a.info["trained"] is False and a.info["seed"] == 0
     assert a.info["config"]["variant"] == a.spec.variant
     for (name, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
