@@ -28,6 +28,7 @@ import numpy as np
 
 from calib import synth
 from calib.prepare import CalibrationSet, prepare_frame_sets
+from calib.train_demo import prediction_metrics
 from edge._lazy import require
 
 __all__ = ["DEMO_CONFIGS", "fit_demo", "main", "demo_path"]
@@ -90,18 +91,7 @@ def evaluate(model, data: CalibrationSet, names, batch: int = 16) -> Dict[str, f
         pred = np.concatenate(
             [_logits(model, data, p, names).argmax(1).numpy() for p in _batches(len(data), batch)]
         )
-    true = data.labels
-    recalls, f1s = [], []
-    for c in np.unique(true):
-        tp = float(np.sum((pred == c) & (true == c)))
-        recalls.append(tp / float(np.sum(true == c)))
-        f1s.append(2 * tp / float(np.sum(pred == c) + np.sum(true == c)))
-    return {
-        "samples": int(len(true)),
-        "accuracy": float(np.mean(pred == true)),
-        "uar": float(np.mean(recalls)),
-        "uf1": float(np.mean(f1s)),
-    }
+    return prediction_metrics(pred, data.labels)
 
 
 def fit_demo(

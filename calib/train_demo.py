@@ -30,7 +30,7 @@ import numpy as np
 from calib.prepare import CalibrationSet, default_cache_dir, prepare_synthetic
 from edge._lazy import require
 
-__all__ = ["train_demo", "evaluate", "main", "DEMO_PATH"]
+__all__ = ["train_demo", "evaluate", "prediction_metrics", "main", "DEMO_PATH"]
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,11 @@ def evaluate(model, data: CalibrationSet, *, batch: int = 16) -> Dict[str, float
             logits = model(torch.from_numpy(data.inputs["onset"][part]),
                            torch.from_numpy(data.inputs["apex"][part]))  # fmt: skip
             predictions.append(logits.argmax(1).numpy())
-    pred = np.concatenate(predictions)
-    true = data.labels
+    return prediction_metrics(np.concatenate(predictions), data.labels)
+
+
+def prediction_metrics(pred: np.ndarray, true: np.ndarray) -> Dict[str, float]:
+    """Accuracy, UAR (mean recall) and UF1 (mean F1) over the classes present in `true`."""
     recalls, f1s = [], []
     for c in np.unique(true):
         tp = float(np.sum((pred == c) & (true == c)))

@@ -28,7 +28,7 @@ from torch import nn
 
 from edge.bundle import sha256_file
 from edge.errors import CheckpointError
-from edge.models.checkpoint import read_state_dict, strip_prefix
+from edge.models.checkpoint import check_state_dict, read_state_dict, strip_prefix
 from edge.models.loaded import LoadedModel
 from edge.models.mmnet_spec import VARIANTS, MMNetConfig, mmnet_spec, variant_for
 
@@ -266,33 +266,8 @@ def infer_config(
 
 
 def _check_keys(model: MMNet, state: Dict[str, torch.Tensor], path: Path) -> None:
-    expected = model.state_dict()
     live = {k: v for k, v in state.items() if not _is_dead(k)}
-    # BatchNorm's step counter does not affect inference; some exporters drop it.
-    missing = [k for k in expected if k not in live and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in live if k not in expected]
-    problems = []
-    if missing:
-        problems.append("missing keys: " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected keys: " + ", ".join(unexpected))
-    if problems:
-        raise CheckpointError(
-            "{}: state_dict does not match MMNet {}: {}".format(
-                path, model.config.variant, "; ".join(problems)
-            )
-        )
-    wrong = [
-        f"{k} {list(v.shape)} (expected {list(expected[k].shape)})"
-        for k, v in live.items()
-        if tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    if wrong:
-        raise CheckpointError(
-            "{}: {} tensor(s) have the wrong shape for MMNet {}: {}".format(
-                path, len(wrong), model.config.variant, "; ".join(wrong)
-            )
-        )
+    check_state_dict(model.state_dict(), live, path, f"MMNet {model.config.variant}")
 
 
 def load_mmnet(
