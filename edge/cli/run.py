@@ -93,9 +93,9 @@ def _frame_number(parser: argparse.ArgumentParser, flag: str, value: str) -> int
 
 def _image_frames(args: argparse.Namespace, spec) -> Dict[str, np.ndarray]:
     """role -> frame from the image arguments; a clear error for roles images cannot give."""
-    from edge.depth import face_depth_proxy, relative_depth
+    from edge.depth import relative_depth
     from edge.frames import colour_role, is_depth
-    from edge.pipeline.depth import read_depth_image
+    from edge.pipeline.depth import ProxyDepth, read_depth_image
     from edge.preprocess import resize_frame
 
     prep = spec.preprocessing
@@ -108,10 +108,10 @@ def _image_frames(args: argparse.Namespace, spec) -> Dict[str, np.ndarray]:
                     f"{spec.arch} reads depth at the {colour_role(role)}: pass --depth IMAGE or --depth proxy"
                 )
             if args.depth == "proxy":
-                depth = face_depth_proxy(prep.size)
+                frames[role] = ProxyDepth(prep.size, prep.depth_range_mm).image
             else:
                 depth = resize_frame(read_depth_image(Path(args.depth)), prep.size)
-            frames[role] = relative_depth(depth, prep.depth_range_mm)
+                frames[role] = relative_depth(depth, prep.depth_range_mm)
         elif given.get(role) is not None:
             frames[role] = read_frame(Path(given[role]), prep.color)
         elif role in given:

@@ -34,6 +34,7 @@ from torch import nn
 
 from edge.face_regions import region_mask
 from edge.models.afnet_m_spec import AFNetMConfig
+from edge.models.init import init_convs
 
 __all__ = ["AFNetM", "MaskAttention", "AdaptiveFusion"]
 
@@ -101,15 +102,6 @@ class AdaptiveFusion(nn.Module):
         return w[:, 0:1] * texture + w[:, 1:2] * depth, w
 
 
-def _init_convs(model: nn.Module) -> None:
-    """He (fan-out) initialisation of every convolution, as torchvision's ResNets: keeps
-    activations from shrinking with depth, so even an untrained model's logits vary with
-    the input."""
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Conv3d)):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-
-
 class AFNetM(nn.Module):
     """`forward(texture, depth[, mask])` -> expression logits [B, num_classes].
 
@@ -133,7 +125,7 @@ class AFNetM(nn.Module):
         self.classifier = nn.Linear(sum(widths), config.num_classes)
         mask = torch.from_numpy(region_mask((config.size, config.size)))[None, None]
         self.register_buffer("region_mask", mask, persistent=False)
-        _init_convs(self)
+        init_convs(self)
 
     def stage_masks(self, mask: torch.Tensor) -> List[torch.Tensor]:
         """The mask average-pooled to each stage's resolution (stem /2, then /2 per stage)."""

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from edge.models.famnet_spec import FAMNetConfig
+from edge.models.init import init_convs
 
 __all__ = ["FAMNet", "CBAM", "LateFusion"]
 
@@ -133,15 +134,6 @@ def _layers(dims: int, widths: Sequence[int], blocks: Sequence[int]) -> nn.Modul
     return nn.ModuleList(stages)
 
 
-def _init_convs(model: nn.Module) -> None:
-    """He (fan-out) initialisation of every convolution, as torchvision's ResNets: keeps
-    activations from shrinking with depth, so even an untrained model's logits vary with
-    the input."""
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Conv3d)):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-
-
 class FAMNet(nn.Module):
     """`forward(apex, clip)` -> (emotion logits [B, C], AU logits [B, A]).
 
@@ -176,7 +168,7 @@ class FAMNet(nn.Module):
         self.amnet3d_attn = nn.ModuleList(CBAM(3, w, config.reduction) for w in widths)
         self.amnet3d_heads = Heads(widths[-1], config.num_classes, len(config.au_names))
         self.fusion = LateFusion(config.fusion)
-        _init_convs(self)
+        init_convs(self)
 
     def branch_outputs(self, apex: torch.Tensor, clip: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Both branches' scores before fusion: emotion_2d, au_2d, emotion_3d, au_3d."""

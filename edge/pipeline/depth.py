@@ -53,10 +53,11 @@ class ProxyDepth(DepthSource):
     name = "proxy"
 
     def __init__(self, size: Tuple[int, int], range_mm: float) -> None:
-        self._frame = relative_depth(face_depth_proxy(size), range_mm)
+        #: the relative-depth image every frame gets (already in crop coordinates)
+        self.image = relative_depth(face_depth_proxy(size), range_mm)
 
     def frame(self, index: int, registration: Registration) -> np.ndarray:
-        return self._frame
+        return self.image
 
 
 class FolderDepth(DepthSource):
