@@ -13,7 +13,7 @@ in the labels or the predictions.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -30,6 +30,7 @@ __all__ = [
     "logit_errors",
     "classification_metrics",
     "compare_to_reference",
+    "with_pixel_noise",
 ]
 
 
@@ -202,3 +203,32 @@ def compare_to_reference(
         out["candidate"] = cand_m
         out["delta"] = {k: cand_m[k] - ref_m[k] for k in ("accuracy", "uar", "uf1")}
     return out
+
+
+def with_pixel_noise(
+    feeds: Sequence[Mapping[str, np.ndarray]],
+    std: Sequence[float],
+    gray_levels: float,
+    *,
+    seed: int = 0,
+) -> List[Dict[str, np.ndarray]]:
+    """`feeds` with Gaussian noise of `gray_levels` (of 255) added to every image input.
+
+    Image inputs are the NCHW/NCTHW tensors with one channel per entry of `std`, the
+    normalisation's per-channel std, so the noise is in pixel units before normalising. Used to
+    measure how stable FP32 decisions are under noise far below a camera's own: a model whose
+    decisions flip there cannot be expected to keep them under INT8 rounding either.
+    """
+    rng = np.random.default_rng(seed)
+    scale = np.asarray(std, np.float64)
+    noisy = []
+    for feed in feeds:
+        out = {}
+        for name, value in feed.items():
+            value = np.asarray(value)
+            if value.dtype.kind == "f" and value.ndim >= 4 and value.shape[1] == len(scale):
+                sigma = (gray_levels / 255.0 / scale).reshape((1, -1) + (1,) * (value.ndim - 2))
+                value = (value + rng.standard_normal(value.shape) * sigma).astype(value.dtype)
+            out[name] = value
+        noisy.append(out)
+    return noisy

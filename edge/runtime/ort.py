@@ -9,6 +9,7 @@ import numpy as np
 
 from edge._lazy import require
 from edge.runtime.base import Runner
+from edge.runtime.ort_lowering import LOWERING_NOTE
 from edge.spec import TensorSpec
 
 __all__ = ["OrtRunner", "select_providers"]
@@ -41,6 +42,9 @@ class OrtRunner(Runner):
 
     `providers`: None for the CPU (the default, reproducible everywhere), `"auto"` for CUDA
     where this onnxruntime build offers it, or an explicit list.
+    `lower_qdq`: run an in-memory copy with ReLU int8 Q/DQ retyped so the CPU kernels fuse it
+    (`edge.runtime.ort_lowering`); None (default) does so when only the CPU provider runs and
+    the model has int8 Q/DQ. The executor's name says when it happened.
     """
 
     name = "onnxruntime"
@@ -52,6 +56,7 @@ class OrtRunner(Runner):
         providers: Union[None, str, Sequence[str]] = None,
         threads: Optional[int] = None,
         optimize: bool = True,
+        lower_qdq: Optional[bool] = None,
     ) -> None:
         super().__init__()
         self._model = model
@@ -63,6 +68,8 @@ class OrtRunner(Runner):
             self._providers = list(providers) if providers else ["CPUExecutionProvider"]
         self._threads = threads
         self._optimize = optimize
+        self._lower_qdq = lower_qdq
+        self._lowered = 0
         self._session = None
 
     @property
@@ -73,7 +80,10 @@ class OrtRunner(Runner):
             providers = list(self._session.get_providers())
         else:
             providers = self._providers or select_providers(ort.get_available_providers())
-        return "onnxruntime {} ({})".format(ort.__version__, ", ".join(providers))
+        name = "onnxruntime {} ({})".format(ort.__version__, ", ".join(providers))
+        if self._lowered:
+            name += f"; {LOWERING_NOTE} ({self._lowered} rewrites)"
+        return name
 
     def _activate(self) -> None:
         ort = require("onnxruntime", purpose="running ONNX models")
@@ -88,7 +98,34 @@ class OrtRunner(Runner):
         if not self._optimize:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         providers = self._providers or select_providers(ort.get_available_providers())
+        lower = self._lower_qdq
+        if lower is None:
+            lower = self._optimize and list(providers) == ["CPUExecutionProvider"]
+        self._lowered = 0
+        if lower:
+            source = self._lowered_source(source)
         self._session = ort.InferenceSession(source, options, providers=providers)
+
+    def _lowered_source(self, source: Union[str, bytes]) -> Union[str, bytes]:
+        """`source` as lowered bytes when it holds int8 Q/DQ to lower, else unchanged."""
+        try:
+            onnx = require("onnx", purpose="lowering INT8 Q/DQ for ONNX Runtime CPU")
+        except ImportError:
+            return source
+        from edge.runtime.ort_lowering import lower_for_cpu
+
+        if isinstance(source, bytes):
+            if b"QuantizeLinear" not in source:
+                return source
+            model = onnx.load_from_string(source)
+        else:
+            model = onnx.load(source, load_external_data=False)
+            if not any(n.op_type == "QuantizeLinear" for n in model.graph.node):
+                return source
+            if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+                return source  # > 2 GB models keep their external data; not lowered
+        self._lowered = lower_for_cpu(model)
+        return model.SerializeToString() if self._lowered else source
 
     def _deactivate(self) -> None:
         self._session = None

@@ -17,6 +17,7 @@ from benchmarks.accuracy import (
     top1_agreement,
     uar,
     uf1,
+    with_pixel_noise,
 )
 from benchmarks.latency import (
     batch_support,
@@ -219,3 +220,16 @@ def test_measure_latency_duration_and_stages():
     assert seen.count("pre") == calls and seen.count((4, 8)) == calls
     with pytest.raises(EdgeBuildError, match="iterations"):
         measure_latency(runner, feeds, iterations=0)
+
+
+def test_pixel_noise_touches_image_inputs_only_in_pixel_units():
+    std = (0.229, 0.224, 0.225)
+    feed = {
+        "apex": np.zeros((1, 3, 64, 64), np.float32),
+        "mask": np.zeros((1, 1, 8, 8), np.float32),
+    }
+    (noisy,) = with_pixel_noise([feed], std, 2.0, seed=0)
+    assert noisy["apex"].dtype == np.float32 and not noisy["mask"].any()
+    measured = noisy["apex"].std(axis=(0, 2, 3)) * np.asarray(std) * 255.0
+    np.testing.assert_allclose(measured, 2.0, rtol=0.05)  # 2 gray levels per channel
+    assert not feed["apex"].any()  # the input is not modified

@@ -22,6 +22,7 @@ from calib.prepare import prepare_synthetic  # noqa: E402
 from edge.bundle import Bundle  # noqa: E402
 from edge.lint import check_qdq, errors, lint_onnx  # noqa: E402
 from edge.runtime.ort import OrtRunner  # noqa: E402
+from quantize.data import ValidationSet  # noqa: E402
 from quantize.int8 import quantize_int8  # noqa: E402
 from quantize.sensitivity import MMNET_HIGH_PRECISION  # noqa: E402
 
@@ -133,3 +134,55 @@ def test_ort_int8_agrees_with_fp32_on_real_faces(bundles, calibration, tmp_path)
     assert len(names) >= 4
     assert top1_agreement(reference, int8) == 1.0
     np.testing.assert_allclose(int8, reference, atol=0.25)
+
+
+def _fused_ops(model_bytes: bytes, tmp_path, name: str):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.optimized_model_filepath = str(tmp_path / name)
+    ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / name))
+    return [n.op_type for n in optimized.graph.node]
+
+
+def test_cpu_lowering_fuses_the_legal_model_without_changing_decisions(
+    bundles, calibration, tmp_path
+):
+    """All-INT8 NNCF MMNet: the TensorRT-legal file is what ships; the runner's lowered copy
+    gives ORT's CPU fused QLinearConv kernels and the same decisions."""
+    pytest.importorskip("nncf")
+    from edge.runtime.ort_lowering import LOWERING_NOTE, lower_for_cpu
+
+    bundle = bundles["10"]
+    out = tmp_path / "model.int8.qdq.onnx"
+    quantize_int8(bundle.root / "model.fp32.onnx", out, calibration, quantizer="nncf")
+    legal = onnx.load(str(out))
+    lowered = onnx.load(str(out))
+    assert lower_for_cpu(lowered) > 10
+    plain_ops = _fused_ops(legal.SerializeToString(), tmp_path, "plain.onnx")
+    lowered_ops = _fused_ops(lowered.SerializeToString(), tmp_path, "lowered.onnx")
+    # every motion-path Conv reads INT8 once lowered; the legal form leaves most in FP32
+    assert lowered_ops.count("QLinearConv") >= 13 > plain_ops.count("QLinearConv") + 5
+
+    with np.load(bundle.root / "validation.npz") as data:
+        frames = data["frames"][:12]
+    feeds = ValidationSet([str(i) for i in range(len(frames))], frames, None, "t").feeds(
+        bundle.spec
+    )
+
+    def logits(**kwargs):
+        with OrtRunner(str(out), threads=1, **kwargs) as runner:
+            values = np.concatenate([runner.infer(f)["logits"] for f in feeds])
+            return values, runner.executor
+
+    fused, executor = logits()
+    exact, plain_executor = logits(lower_qdq=False)
+    assert LOWERING_NOTE in executor and LOWERING_NOTE not in plain_executor
+    assert top1_agreement(exact, fused) == 1.0
+    # fused kernels requantize in integers, and outliers past the calibrated ReLU range
+    # saturate later (uint8): small logit differences, well below INT8's own error vs FP32
+    difference = np.abs(fused - exact)
+    assert difference.mean() < 0.1 and difference.max() < 0.5, difference
+    assert errors(check_qdq(onnx.load(str(out)))) == []  # the shipped file stays legal
