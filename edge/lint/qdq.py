@@ -16,12 +16,13 @@ import numpy as np
 from edge._lazy import require
 from edge.lint.findings import ERROR, WARNING, Finding
 
-__all__ = ["check_qdq", "output_channel_axis", "QDQ_OPS"]
+__all__ = ["check_qdq", "output_channel_axis", "constants", "consumers", "QDQ_OPS"]
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
-def _constants(model: Any) -> Dict[str, np.ndarray]:
+def constants(model: Any) -> Dict[str, np.ndarray]:
+    """Initializers and Constant-node outputs by tensor name, as numpy arrays."""
     numpy_helper = require("onnx.numpy_helper", purpose="linting ONNX models")
     values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     for node in model.graph.node:
@@ -32,7 +33,8 @@ def _constants(model: Any) -> Dict[str, np.ndarray]:
     return values
 
 
-def _consumers(model: Any) -> Dict[str, List[Tuple[Any, int]]]:
+def consumers(model: Any) -> Dict[str, List[Tuple[Any, int]]]:
+    """(node, input index) pairs reading each tensor."""
     users: Dict[str, List[Tuple[Any, int]]] = {}
     for node in model.graph.node:
         for index, name in enumerate(node.input):
@@ -158,8 +160,8 @@ def _check_axis(node: Any, scale: np.ndarray, const, users) -> List[Finding]:
 
 def check_qdq(model: Any) -> List[Finding]:
     """Findings for every Q/DQ node TensorRT would reject or misread (empty: legal)."""
-    const = _constants(model)
-    users = _consumers(model)
+    const = constants(model)
+    users = consumers(model)
     found: List[Finding] = []
     for node in model.graph.node:
         if node.op_type not in QDQ_OPS:

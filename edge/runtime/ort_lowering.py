@@ -19,11 +19,12 @@ start, which TensorRT rejects), hence this module.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import numpy as np
 
 from edge._lazy import require
+from edge.lint.qdq import constants, consumers
 
 __all__ = ["lower_for_cpu", "retype_int8_activations", "LOWERING_NOTE"]
 
@@ -50,15 +51,11 @@ def retype_int8_activations(model: Any) -> int:
     DQ to every consumer, and a Conv reading int8 activations is not fused on x86. Only
     per-tensor Qs that feed nothing but DQs are rewritten.
     """
-    onnx = require("onnx", purpose="lowering INT8 Q/DQ for ONNX Runtime CPU")
-    numpy_helper = onnx.numpy_helper
+    numpy_helper = require("onnx.numpy_helper", purpose="lowering INT8 Q/DQ for ONNX Runtime CPU")
     graph = model.graph
-    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    init = constants(model)
     producer = {out: node for node in graph.node for out in node.output}
-    consumers: Dict[str, List[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    readers = {name: [node for node, _ in users] for name, users in consumers(model).items()}
     graph_outputs = {o.name for o in graph.output}
     zero_points = {0: "mer_edge_lowering_zp_u8_0", 128: "mer_edge_lowering_zp_u8_128"}
     retyped = set()
@@ -67,7 +64,7 @@ def retype_int8_activations(model: Any) -> int:
             continue
         if not _is_int8_zero(_zero_point(init, quant)) or quant.output[0] in graph_outputs:
             continue
-        dequants = consumers.get(quant.output[0], [])
+        dequants = readers.get(quant.output[0], [])
         if not dequants or any(
             dq.op_type != "DequantizeLinear" or not _is_int8_zero(_zero_point(init, dq))
             for dq in dequants
@@ -78,7 +75,7 @@ def retype_int8_activations(model: Any) -> int:
             relu is not None
             and relu.op_type == "Relu"
             and relu.output[0] not in graph_outputs
-            and len(consumers.get(relu.output[0], [])) == 1
+            and len(readers.get(relu.output[0], [])) == 1
         )
         offset = 0 if after_relu else 128
         name = zero_points[offset]
