@@ -3,7 +3,7 @@
 AFNet-M: "AFNet-M: Adaptive Fusion Network with Masks for 2D+3D Facial Expression
 Recognition", arXiv:2205.11785 (2022; ICIP 2023). No code or weights are public; mer-edge's
 model is a re-implementation from the abstract, and every detail the paper leaves open is a
-field of `AFNetMConfig` with the default documented here and in the README.
+field of `AFNetMConfig` with the default documented here and in docs/models.md.
 """
 
 from __future__ import annotations

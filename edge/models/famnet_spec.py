@@ -4,7 +4,7 @@ FAMNet: Fu, Wu, Huang, Yin, "FAMNet: Integrating 2D and 3D Features for Micro-ex
 Recognition via Multi-task Learning and Hierarchical Attention", IJCNN 2025, arXiv:2508.13483.
 No code or weights are public; mer-edge's model is a re-implementation from the abstract, and
 every detail it leaves open is a field of `FAMNetConfig` with the default documented here and in
-the README.
+docs/models.md.
 """
 
 from __future__ import annotations
