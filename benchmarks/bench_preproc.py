@@ -1,12 +1,14 @@
-"""Host/device benchmark: one 1080p BGR frame -> 224x224 normalised RGB crop, OpenCV's CPU path
+"""Host/device benchmark: 1080p BGR frames -> 224x224 normalised RGB crops, OpenCV's CPU path
 (as the runtime does it: warp_face, BGR->RGB, normalize_frame) against the edge_preproc
 library, as ratios from one run.
 
     .venv/bin/python -m benchmarks.bench_preproc [--lib-dir build/native] [--repeats 200]
 
-The CPU build of the library is timed wherever it exists; the CUDA build only where it loads
-and sees a GPU: host pointers (copy of the needed frame region + kernel + copy back) and device
-pointers (frame already on the GPU: kernel only, synchronised).
+Two workloads: one frame, and an event's pair (onset and apex, one alignment), which the
+library does in one batch call. The CPU build of the library is timed wherever it exists; the
+CUDA build only where it loads and sees a GPU: host pointers (pack the needed frame region into
+pinned memory, copy, kernel, copy back into a numpy array) and device pointers (frames already on
+the GPU: kernel only, synchronised).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
 import statistics
 import sys
 import time
@@ -61,27 +64,48 @@ def _face_matrix() -> np.ndarray:
     return np.array([[c, -s, 112 - (c * 960 - s * 500)], [s, c, 112 - (s * 960 + c * 500)]])
 
 
-def _device_fn(pre, frame: np.ndarray, matrix: np.ndarray) -> Optional[Callable[[], None]]:
+def _device_fn(pre, frames: List[np.ndarray], matrix: np.ndarray) -> Optional[Callable[[], None]]:
+    """Kernel-only timing: the frames are copied to the GPU once, outside the timed call."""
     from edge.native.preproc import COLORS, _Image
 
     lib = pre._lib
-    d_frame, d_out = ctypes.c_void_p(), ctypes.c_void_p()
-    if lib.edge_preproc_device_alloc(frame.nbytes, ctypes.byref(d_frame)) != 0:
-        return None
-    lib.edge_preproc_device_alloc(3 * SIZE[0] * SIZE[1] * 4, ctypes.byref(d_out))
-    lib.edge_preproc_copy_to_device(d_frame, frame.ctypes.data, frame.nbytes)
-    image = _Image(
-        d_frame.value, frame.shape[1], frame.shape[0], COLORS["BGR"], 0, frame.strides[0]
+    d_frames = [ctypes.c_void_p() for _ in frames]
+    d_out = ctypes.c_void_p()
+    for d_frame, frame in zip(d_frames, frames):
+        if lib.edge_preproc_device_alloc(frame.nbytes, ctypes.byref(d_frame)) != 0:
+            return None
+        lib.edge_preproc_copy_to_device(d_frame, frame.ctypes.data, frame.nbytes)
+    lib.edge_preproc_device_alloc(len(frames) * 3 * SIZE[0] * SIZE[1] * 4, ctypes.byref(d_out))
+    images = (_Image * len(frames))(
+        *(
+            _Image(d.value, f.shape[1], f.shape[0], COLORS["BGR"], 0, f.strides[0])
+            for d, f in zip(d_frames, frames)
+        )
     )
     params = pre._params(matrix, SIZE, MEAN, STD, SCALE, "RGB", np.float32, "replicate")
 
     def run() -> None:
-        lib.edge_preproc_warp_normalize_device(
-            ctypes.byref(image), ctypes.byref(params), d_out, None
+        lib.edge_preproc_warp_normalize_batch_device(
+            images, len(frames), ctypes.byref(params), d_out, None
         )
         lib.edge_preproc_synchronize()
 
     return run
+
+
+def _gpu_name() -> str:
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return "none"
+    result = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return result.stdout.strip() or "unknown"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -99,14 +123,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     from edge.spec import Preprocessing
 
     frame, matrix = _frame(), _face_matrix()
+    apex = np.ascontiguousarray(np.roll(frame, 3, axis=1))
     prep = Preprocessing(size=SIZE, mean=MEAN, std=STD, scale=SCALE)
 
     def opencv() -> np.ndarray:
         crop = cv2.cvtColor(warp_face(frame, matrix, SIZE), cv2.COLOR_BGR2RGB)
         return normalize_frame(crop, prep)
 
-    reference = opencv()
-    results: Dict[str, Dict[str, float]] = {"opencv": time_ms(opencv, args.repeats)}
+    def opencv_pair() -> np.ndarray:
+        crops = [cv2.cvtColor(warp_face(f, matrix, SIZE), cv2.COLOR_BGR2RGB) for f in (frame, apex)]
+        return np.stack([normalize_frame(c, prep) for c in crops])
+
+    reference, reference_pair = opencv(), opencv_pair()
+    results: Dict[str, Dict[str, float]] = {
+        "opencv": time_ms(opencv, args.repeats),
+        "opencv-pair": time_ms(opencv_pair, args.repeats),
+    }
     notes: Dict[str, str] = {}
     for backend in ("cpu", "cuda"):
         path = args.lib_dir / LIB_NAMES[backend] if args.lib_dir else None
@@ -120,22 +152,37 @@ def main(argv: Optional[List[str]] = None) -> int:
             def native(pre=pre) -> np.ndarray:
                 return pre.warp_normalize(frame, matrix, SIZE, MEAN, STD, SCALE, "BGR")
 
-            diff = float(np.abs(native() - reference).max())
+            def native_pair(pre=pre) -> np.ndarray:
+                return pre.warp_normalize_batch(
+                    [frame, apex], matrix, SIZE, MEAN, STD, SCALE, "BGR"
+                )
+
             name = "native-" + backend + ("-host-pointers" if backend == "cuda" else "")
+            diff = float(np.abs(native() - reference).max())
             results[name] = dict(time_ms(native, args.repeats), max_abs_diff=diff)
+            diff = float(np.abs(native_pair() - reference_pair).max())
+            results[name + "-pair"] = dict(time_ms(native_pair, args.repeats), max_abs_diff=diff)
             if backend == "cuda":
-                device = _device_fn(pre, frame, matrix)
-                if device is not None:
-                    results["native-cuda-device-pointers"] = time_ms(device, args.repeats)
-    base = results["opencv"]["median_ms"]
+                for suffix, frames in (("", [frame]), ("-pair", [frame, apex])):
+                    device = _device_fn(pre, frames, matrix)
+                    if device is not None:
+                        results["native-cuda-device-pointers" + suffix] = time_ms(
+                            device, args.repeats
+                        )
+
+    def speedup(name: str) -> float:
+        base = results["opencv-pair" if name.endswith("-pair") else "opencv"]["median_ms"]
+        return round(base / results[name]["median_ms"], 2)
+
     report = {
-        "input": "1920x1080 BGR uint8 -> 3x224x224 float32 RGB, ImageNet mean/std",
+        "input": "1920x1080 BGR uint8 -> 3x224x224 float32 RGB, ImageNet mean/std; "
+        "-pair: onset and apex, one alignment",
         "opencv": cv2.__version__,
         "opencv_threads": cv2.getNumThreads(),
+        "cpu_count": os.cpu_count(),
+        "gpu": _gpu_name(),
         "results": results,
-        "speedup_vs_opencv": {
-            k: round(base / v["median_ms"], 2) for k, v in results.items() if k != "opencv"
-        },
+        "speedup_vs_opencv": {k: speedup(k) for k in results if not k.startswith("opencv")},
         "notes": notes,
     }
     json.dump(report, sys.stdout, indent=2)

@@ -32,6 +32,7 @@ __all__ = [
     "LIB_NAMES",
     "ABI_VERSION",
     "COLORS",
+    "MAX_BATCH",
     "NativePreprocessor",
     "OpenCVPreprocessor",
     "make_preprocessor",
@@ -46,7 +47,9 @@ ENV_LIB = "MER_EDGE_NATIVE_LIB"
 #: Library file per backend, as CMakeLists.txt names them.
 LIB_NAMES = {"cuda": "libedge_preproc.so", "cpu": "libedge_preproc_cpu.so"}
 #: Must equal EDGE_PREPROC_ABI_VERSION in edge/native/include/edge_preproc.h.
-ABI_VERSION = 1
+ABI_VERSION = 2
+#: Must equal EDGE_PP_MAX_BATCH: longer batches are split into calls of this many frames.
+MAX_BATCH = 32
 COLORS = {"GRAY": 0, "RGB": 1, "BGR": 2, "RGBA": 3, "BGRA": 4}
 _CHANNELS = {"GRAY": 1, "RGB": 3, "BGR": 3, "RGBA": 4, "BGRA": 4}
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
@@ -157,8 +160,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         "edge_preproc_destroy": ([vp], None),
         "edge_preproc_warp_normalize": ([vp, img, par, vp], ctypes.c_int),
         "edge_preproc_warp_normalize_diff": ([vp, img, img, par, vp], ctypes.c_int),
+        "edge_preproc_warp_normalize_batch": ([vp, img, ctypes.c_int, par, vp], ctypes.c_int),
         "edge_preproc_warp_normalize_device": ([img, par, vp, vp], ctypes.c_int),
         "edge_preproc_warp_normalize_diff_device": ([img, img, par, vp, vp], ctypes.c_int),
+        "edge_preproc_warp_normalize_batch_device": (
+            [img, ctypes.c_int, par, vp, vp],
+            ctypes.c_int,
+        ),
         "edge_preproc_device_alloc": ([ctypes.c_size_t, ctypes.POINTER(vp)], ctypes.c_int),
         "edge_preproc_device_free": ([vp], ctypes.c_int),
         "edge_preproc_copy_to_device": ([vp, vp, ctypes.c_size_t], ctypes.c_int),
@@ -194,6 +202,16 @@ def _frame(frame: np.ndarray, color_in: str) -> np.ndarray:
             f"a {color_in} frame must be HxWx{channels}, got shape {tuple(frame.shape)}"
         )
     return frame
+
+
+def _batch(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+    frames = list(frames)
+    if not frames:
+        raise EdgeBuildError("a batch needs at least one frame")
+    shapes = {tuple(f.shape) for f in frames}
+    if len(shapes) > 1:
+        raise EdgeBuildError(f"the frames of a batch differ in shape: {sorted(shapes)}")
+    return frames
 
 
 def _matrix(matrix: np.ndarray) -> np.ndarray:
@@ -263,6 +281,23 @@ class OpenCVPreprocessor:
         """`[3, H, W]` model input for one frame; `size` is (height, width)."""
         out = self._normalized(frame, matrix, size, mean, std, scale, color_in, color_out, border)
         return out.astype(_out_dtype(dtype), copy=False)
+
+    def warp_normalize_batch(
+        self,
+        frames: Sequence[np.ndarray],
+        matrix: np.ndarray,
+        size: Size,
+        mean: Triple,
+        std: Triple,
+        scale: float,
+        color_in: str,
+        color_out: str = "RGB",
+        dtype=np.float32,
+        border: str = "replicate",
+    ) -> np.ndarray:
+        """`[N, 3, H, W]`: every frame warped with the same matrix (an event's onset and apex)."""
+        args = (matrix, size, mean, std, scale, color_in, color_out, dtype, border)
+        return np.stack([self.warp_normalize(f, *args) for f in _batch(frames)])
 
     def warp_normalize_diff(
         self,
@@ -425,6 +460,38 @@ class NativePreprocessor:
         )
         self._check(status, "warp_normalize_diff")
         del keep_a, keep_b
+        return out
+
+    def warp_normalize_batch(
+        self,
+        frames: Sequence[np.ndarray],
+        matrix: np.ndarray,
+        size: Size,
+        mean: Triple,
+        std: Triple,
+        scale: float,
+        color_in: str,
+        color_out: str = "RGB",
+        dtype=np.float32,
+        border: str = "replicate",
+    ) -> np.ndarray:
+        """`[N, 3, H, W]` for frames sharing one alignment, in one call per MAX_BATCH frames:
+        with the CUDA build one staging pass, one launch and one synchronisation for an
+        event's onset and apex instead of two of each."""
+        color_in = _color(color_in)
+        frames = _batch(frames)
+        params = self._params(matrix, size, mean, std, scale, color_out, dtype, border)
+        out = np.empty(
+            (len(frames), 3, params.out_height, params.out_width), dtype=_out_dtype(dtype)
+        )
+        for start in range(0, len(frames), MAX_BATCH):
+            chunk = [self._image(f, color_in) for f in frames[start : start + MAX_BATCH]]
+            images = (_Image * len(chunk))(*(image for image, _ in chunk))
+            status = self._lib.edge_preproc_warp_normalize_batch(
+                self._ctx, images, len(chunk), ctypes.byref(params), out[start].ctypes.data
+            )
+            self._check(status, "warp_normalize_batch")
+            del chunk
         return out
 
 

@@ -399,19 +399,19 @@ def run_given(
     normalized: Dict[str, np.ndarray] = {}
     if fused:
         prep = classifier.spec.preprocessing
-        by_index = {
-            i: preprocessor.warp_normalize(  # type: ignore[union-attr]
-                kept[i].bgr,
-                registration.matrix,
-                registration.size,
-                prep.mean,
-                prep.std,
-                prep.scale,
-                "BGR",
-                prep.color,
-            )  # fmt: skip
-            for i in sorted(kept)
-        }
+        order = sorted(kept)
+        # one call for onset, apex (and any clip frames): one staging pass and one sync on a GPU
+        batch = preprocessor.warp_normalize_batch(  # type: ignore[union-attr]
+            [kept[i].bgr for i in order],
+            registration.matrix,
+            registration.size,
+            prep.mean,
+            prep.std,
+            prep.scale,
+            "BGR",
+            prep.color,
+        )  # fmt: skip
+        by_index = dict(zip(order, batch))
         roles = classifier.spec.preprocessing.frames
         for role, index in zip(roles, role_indices(roles, onset, apex)):
             if not is_depth(role):

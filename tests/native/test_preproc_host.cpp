@@ -360,44 +360,221 @@ void test_half_conversion() {
     CHECK_EQ(float_to_half_bits(0.1f), (uint16_t)0x2e66);
 }
 
-void test_region_matches_full_frame() {
-    /* The CUDA host path reads through a region copy; the per-pixel code must give the same
-     * values from the region as from the full frame. */
-    const int w = 40, h = 30;
-    std::vector<uint8_t> px((size_t)w * h * 3);
-    for (size_t i = 0; i < px.size(); ++i) px[i] = (uint8_t)((i * 37u + 11u) % 251u);
-    edge_pp_image im = image(px, w, h, EDGE_PP_BGR, (size_t)w * 3);
-    edge_pp_params p = identity_params(9, 7);
+/* A w x h frame of `channels` whose rows are `pitch` bytes apart; the padding holds garbage
+ * (0xEE) that a wrong pitch would read. */
+std::vector<uint8_t> strided_pixels(int w, int h, int channels, size_t pitch, unsigned seed) {
+    std::vector<uint8_t> px(pitch * (size_t)h, 0xEE);
+    for (int y = 0; y < h; ++y) {
+        for (int i = 0; i < w * channels; ++i) {
+            px[(size_t)y * pitch + (size_t)i] = (uint8_t)(((unsigned)(y * w * channels + i) * 37u + seed) % 251u);
+        }
+    }
+    return px;
+}
+
+/* The same pixels without padding. */
+std::vector<uint8_t> packed(const std::vector<uint8_t>& px, int w, int h, int channels,
+                            size_t pitch) {
+    std::vector<uint8_t> out((size_t)w * h * channels);
+    for (int y = 0; y < h; ++y) {
+        memcpy(&out[(size_t)y * w * channels], &px[(size_t)y * pitch], (size_t)w * channels);
+    }
+    return out;
+}
+
+edge_pp_params tilted_params(int w, int h) {
+    edge_pp_params p = identity_params(w, h);
     p.matrix[0] = 0.9;
     p.matrix[1] = -0.2;
     p.matrix[2] = -10.3;
     p.matrix[3] = 0.25;
     p.matrix[4] = 0.85;
     p.matrix[5] = -8.7;
-    for (int interp = 0; interp < 2; ++interp) {
-        p.interp = interp;
-        edge_pp::Plan full;
-        CHECK_EQ(edge_pp::make_plan(&im, nullptr, &p, &full), (int)EDGE_PP_OK);
-        edge_pp::Region r = edge_pp::source_region(full);
-        CHECK(r.width < w || r.height < h);
-        std::vector<uint8_t> region((size_t)r.width * r.height * 3);
-        for (int y = 0; y < r.height; ++y) {
-            memcpy(&region[(size_t)y * r.width * 3], &px[((size_t)(r.y + y) * w + r.x) * 3],
-                   (size_t)r.width * 3);
-        }
-        edge_pp::Plan sub = full;
-        sub.roi_x = r.x;
-        sub.roi_y = r.y;
-        sub.pitch = (size_t)r.width * 3;
-        for (int y = 0; y < p.out_height; ++y) {
-            for (int x = 0; x < p.out_width; ++x) {
-                float a[3], b[3];
-                edge_pp::normalized_pixel(full, px.data(), x, y, a);
-                edge_pp::normalized_pixel(sub, region.data(), x, y, b);
-                for (int k = 0; k < 3; ++k) CHECK_EQ(a[k], b[k]);
-            }
+    return p;
+}
+
+void test_staging_layout() {
+    std::vector<uint8_t> px(100 * 100 * 3, 0);
+    edge_pp_image im = image(px, 100, 100, EDGE_PP_BGR, 300);
+    edge_pp_params p = identity_params(10, 8);
+    p.matrix[0] = 0.5;
+    p.matrix[4] = 0.5;
+    p.matrix[2] = -25.0;
+    p.matrix[5] = -20.0;
+    edge_pp::Plan plan;
+    CHECK_EQ(edge_pp::make_plan(&im, nullptr, &p, &plan), (int)EDGE_PP_OK);
+    edge_pp::Staging s = edge_pp::staging_layout(plan, 2);
+    CHECK_EQ(s.region.x, 48);
+    CHECK_EQ(s.region.y, 38);
+    CHECK_EQ(s.region.width, 23);
+    CHECK_EQ(s.region.height, 19);
+    CHECK_EQ(s.row_bytes, (size_t)23 * 3);           /* packed: the caller's pitch is gone */
+    CHECK_EQ(s.slot_bytes, (size_t)1536);            /* 69 * 19 = 1311, rounded up to 256 */
+    CHECK_EQ(s.total_bytes, (size_t)3072);
+    CHECK_EQ(s.chunk_rows, 19);                      /* one chunk: far below 256 KiB */
+    edge_pp::Plan staged = edge_pp::staged_plan(plan, s);
+    CHECK_EQ(staged.roi_x, 48);
+    CHECK_EQ(staged.roi_y, 38);
+    const uint8_t* base = reinterpret_cast<const uint8_t*>(4096);
+    edge_pp::Frame f = edge_pp::staged_frame(s, base, 1);
+    CHECK(f.data == base + 1536);
+    CHECK_EQ(f.pitch, (size_t)69);
+    /* a 1080p face crop: chunks of whole rows of at most 256 KiB */
+    std::vector<uint8_t> big(1, 0);
+    edge_pp_image hd = image(big, 1920, 1080, EDGE_PP_BGR, 1920 * 3 + 64);
+    edge_pp_params q = identity_params(224, 224);
+    q.matrix[0] = q.matrix[4] = 224.0 / 450.0;
+    q.matrix[2] = 112 - 224.0 / 450.0 * 960;
+    q.matrix[5] = 112 - 224.0 / 450.0 * 500;
+    CHECK_EQ(edge_pp::make_plan(&hd, nullptr, &q, &plan), (int)EDGE_PP_OK);
+    s = edge_pp::staging_layout(plan, 1);
+    CHECK(s.region.width > 450 && s.region.width < 460);
+    CHECK(s.row_bytes * (size_t)s.chunk_rows <= ((size_t)256 << 10));
+    CHECK(s.row_bytes * (size_t)(s.chunk_rows + 1) > ((size_t)256 << 10));
+}
+
+void test_stage_rows_skips_the_padding() {
+    const int w = 40, h = 30;
+    const size_t pitch = w * 3 + 17; /* odd padding, as a cropped numpy view has */
+    std::vector<uint8_t> px = strided_pixels(w, h, 3, pitch, 5);
+    edge_pp_image im = image(px, w, h, EDGE_PP_RGB, pitch);
+    edge_pp_params p = tilted_params(9, 7);
+    edge_pp::Plan plan;
+    CHECK_EQ(edge_pp::make_plan(&im, nullptr, &p, &plan), (int)EDGE_PP_OK);
+    edge_pp::Staging s = edge_pp::staging_layout(plan, 2);
+    std::vector<uint8_t> buf(s.total_bytes, 0);
+    edge_pp::stage_rows(s, im, 1, 0, s.region.height / 2, buf.data());
+    edge_pp::stage_rows(s, im, 1, s.region.height / 2, s.region.height, buf.data());
+    int wrong = 0;
+    for (int y = 0; y < s.region.height; ++y) {
+        for (size_t i = 0; i < s.row_bytes; ++i) {
+            uint8_t want = px[(size_t)(s.region.y + y) * pitch + (size_t)s.region.x * 3 + i];
+            wrong += buf[s.slot_bytes + (size_t)y * s.row_bytes + i] != want;
         }
     }
+    CHECK_EQ(wrong, 0);
+    for (size_t i = 0; i < s.slot_bytes; ++i) wrong += buf[i] != 0; /* slot 0 untouched */
+    CHECK_EQ(wrong, 0);
+}
+
+void test_region_matches_full_frame() {
+    /* The host-pointer path reads through a staged region copy; the per-pixel code must give
+     * the same values from it as from the whole frame, for strided frames too. */
+    const int w = 40, h = 30;
+    for (size_t pad : {(size_t)0, (size_t)13}) {
+        const size_t pitch = (size_t)w * 3 + pad;
+        std::vector<uint8_t> px = strided_pixels(w, h, 3, pitch, 11);
+        edge_pp_image im = image(px, w, h, EDGE_PP_BGR, pitch);
+        edge_pp_params p = tilted_params(9, 7);
+        for (int interp = 0; interp < 2; ++interp) {
+            p.interp = interp;
+            edge_pp::Plan full;
+            CHECK_EQ(edge_pp::make_plan(&im, nullptr, &p, &full), (int)EDGE_PP_OK);
+            edge_pp::Staging s = edge_pp::staging_layout(full, 1);
+            CHECK(s.region.width < w || s.region.height < h);
+            std::vector<uint8_t> region(s.total_bytes);
+            edge_pp::stage_rows(s, im, 0, 0, s.region.height, region.data());
+            edge_pp::Plan sub = edge_pp::staged_plan(full, s);
+            edge_pp::Frame in_place = edge_pp::frame_in_place(im);
+            edge_pp::Frame staged = edge_pp::staged_frame(s, region.data(), 0);
+            int differ = 0;
+            for (int y = 0; y < p.out_height; ++y) {
+                for (int x = 0; x < p.out_width; ++x) {
+                    float a[3], b[3];
+                    edge_pp::normalized_pixel(full, in_place, x, y, a);
+                    edge_pp::normalized_pixel(sub, staged, x, y, b);
+                    for (int k = 0; k < 3; ++k) differ += a[k] != b[k];
+                }
+            }
+            CHECK_EQ(differ, 0);
+        }
+    }
+}
+
+void test_diff_with_a_strided_onset() {
+    /* Issue 15: onset a strided view, apex contiguous. Each frame must be read with its own
+     * pitch; reading the apex with the onset's pitch changed almost every output. */
+    const int w = 48, h = 36;
+    const size_t pitch = (size_t)w * 3 + 32;
+    std::vector<uint8_t> onset_px = strided_pixels(w, h, 3, pitch, 3);
+    std::vector<uint8_t> apex_px = packed(strided_pixels(w, h, 3, pitch, 77), w, h, 3, pitch);
+    std::vector<uint8_t> onset_packed = packed(onset_px, w, h, 3, pitch);
+    edge_pp_image onset = image(onset_px, w, h, EDGE_PP_BGR, pitch);
+    edge_pp_image apex = image(apex_px, w, h, EDGE_PP_BGR, (size_t)w * 3);
+    edge_pp_image onset_c = image(onset_packed, w, h, EDGE_PP_BGR, (size_t)w * 3);
+    edge_pp_params p = tilted_params(16, 12);
+    p.scale = 1.0f / 255.0f;
+    p.mean[0] = 0.485f;
+    p.std[0] = 0.229f;
+    const size_t n = 3 * 16 * 12;
+    edge_pp_context* ctx = nullptr;
+    CHECK_EQ(edge_preproc_create(&ctx), (int)EDGE_PP_OK);
+    std::vector<float> diff(n), diff_c(n), a(n), b(n);
+    CHECK_EQ(edge_preproc_warp_normalize_diff(ctx, &onset, &apex, &p, diff.data()), (int)EDGE_PP_OK);
+    CHECK_EQ(edge_preproc_warp_normalize_diff(ctx, &onset_c, &apex, &p, diff_c.data()),
+             (int)EDGE_PP_OK);
+    CHECK_EQ(edge_preproc_warp_normalize(ctx, &onset_c, &p, a.data()), (int)EDGE_PP_OK);
+    CHECK_EQ(edge_preproc_warp_normalize(ctx, &apex, &p, b.data()), (int)EDGE_PP_OK);
+    int differ = 0, moved = 0;
+    for (size_t i = 0; i < n; ++i) {
+        differ += diff[i] != diff_c[i];
+        differ += diff[i] != b[i] - a[i];
+        moved += diff[i] != 0.0f;
+    }
+    CHECK_EQ(differ, 0);
+    CHECK(moved > (int)n / 2);
+    /* apex strided, onset contiguous: the other way round */
+    std::vector<uint8_t> apex_strided = strided_pixels(w, h, 3, pitch, 77);
+    edge_pp_image apex_s = image(apex_strided, w, h, EDGE_PP_BGR, pitch);
+    CHECK_EQ(edge_preproc_warp_normalize_diff(ctx, &onset_c, &apex_s, &p, diff.data()),
+             (int)EDGE_PP_OK);
+    differ = 0;
+    for (size_t i = 0; i < n; ++i) differ += diff[i] != diff_c[i];
+    CHECK_EQ(differ, 0);
+    edge_preproc_destroy(ctx);
+}
+
+void test_batch() {
+    const int w = 48, h = 36;
+    std::vector<uint8_t> f0 = strided_pixels(w, h, 3, (size_t)w * 3 + 7, 1);
+    std::vector<uint8_t> f1 = strided_pixels(w, h, 3, (size_t)w * 3, 2);
+    std::vector<uint8_t> f2 = strided_pixels(w, h, 3, (size_t)w * 3 + 64, 3);
+    edge_pp_image frames[3] = {image(f0, w, h, EDGE_PP_RGB, (size_t)w * 3 + 7),
+                               image(f1, w, h, EDGE_PP_RGB, (size_t)w * 3),
+                               image(f2, w, h, EDGE_PP_RGB, (size_t)w * 3 + 64)};
+    edge_pp_params p = tilted_params(16, 12);
+    const size_t n = 3 * 16 * 12;
+    edge_pp_context* ctx = nullptr;
+    CHECK_EQ(edge_preproc_create(&ctx), (int)EDGE_PP_OK);
+    std::vector<float> batch(3 * n, -1.0f), one(n);
+    CHECK_EQ(edge_preproc_warp_normalize_batch(ctx, frames, 3, &p, batch.data()), (int)EDGE_PP_OK);
+    int differ = 0;
+    for (int i = 0; i < 3; ++i) {
+        CHECK_EQ(edge_preproc_warp_normalize(ctx, &frames[i], &p, one.data()), (int)EDGE_PP_OK);
+        for (size_t j = 0; j < n; ++j) differ += batch[(size_t)i * n + j] != one[j];
+    }
+    CHECK_EQ(differ, 0);
+    CHECK_EQ(edge_preproc_warp_normalize_batch(ctx, frames, 0, &p, batch.data()),
+             (int)EDGE_PP_ERR_SIZE);
+    CHECK(contains(edge_preproc_last_error(), "batch of 0 frames is outside 1..32"));
+    CHECK_EQ(edge_preproc_warp_normalize_batch(ctx, frames, EDGE_PP_MAX_BATCH + 1, &p,
+                                               batch.data()),
+             (int)EDGE_PP_ERR_SIZE);
+    edge_pp_image mixed[2] = {frames[0], frames[1]};
+    mixed[1].width = w - 1;
+    CHECK_EQ(edge_preproc_warp_normalize_batch(ctx, mixed, 2, &p, batch.data()),
+             (int)EDGE_PP_ERR_SIZE);
+    CHECK(contains(edge_preproc_last_error(), "frame 0 is 48x36 colour 1 but frame 1 is 47x36"));
+    mixed[1] = frames[1];
+    mixed[1].pitch = 3;
+    CHECK_EQ(edge_preproc_warp_normalize_batch(ctx, mixed, 2, &p, batch.data()),
+             (int)EDGE_PP_ERR_PITCH);
+    CHECK(contains(edge_preproc_last_error(), "frame 1: pitch 3 bytes"));
+    CHECK_EQ(edge_preproc_warp_normalize_batch(ctx, nullptr, 2, &p, batch.data()),
+             (int)EDGE_PP_ERR_NULL);
+    CHECK_EQ(edge_preproc_warp_normalize_batch_device(frames, 3, &p, batch.data(), nullptr),
+             (int)EDGE_PP_ERR_UNSUPPORTED);
+    edge_preproc_destroy(ctx);
 }
 
 }  // namespace
@@ -412,6 +589,10 @@ int main() {
     test_borders();
     test_normalisation_pitch_and_diff();
     test_half_conversion();
+    test_staging_layout();
+    test_stage_rows_skips_the_padding();
     test_region_matches_full_frame();
+    test_diff_with_a_strided_onset();
+    test_batch();
     return report("test_preproc_host");
 }

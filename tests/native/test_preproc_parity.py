@@ -99,6 +99,66 @@ def test_diff_variant_matches_opencv(native, dtype):
     assert np.abs(want).max() > 0.1  # the apex change is in the crop
 
 
+@pytest.mark.parametrize("strided", ["onset", "apex", "both"])
+def test_diff_with_strided_frames_matches_opencv(native, strided):
+    """Issue 15: a strided onset (row pitch != width * channels) with a contiguous apex."""
+    rng = np.random.default_rng(17)
+    padded = _frame(rng, 240, 320, 3, pitch_pad=29)
+    contiguous = np.ascontiguousarray(_frame(rng, 240, 320, 3))
+    onset = padded if strided in ("onset", "both") else np.ascontiguousarray(padded)
+    apex = contiguous if strided == "onset" else _frame(rng, 240, 320, 3, pitch_pad=5)
+    assert onset.strides[0] != apex.strides[0] or strided == "both"
+    matrix = _face_matrix(rng, 240, 320)
+    args = (matrix, (224, 224), MEAN, STD, SCALE, "BGR")
+    got = native.warp_normalize_diff(onset, apex, *args)
+    want = OpenCVPreprocessor().warp_normalize_diff(onset, apex, *args)
+    assert float(np.abs(got - want).max()) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_batch_matches_opencv_frame_by_frame(native, dtype):
+    """onset, apex and a third frame with three different pitches, in one call."""
+    rng = np.random.default_rng(23)
+    frames = [
+        _frame(rng, 240, 320, 3, pitch_pad=13),
+        np.ascontiguousarray(_frame(rng, 240, 320, 3)),
+        _frame(rng, 240, 320, 3, pitch_pad=64),
+    ]
+    matrix = _face_matrix(rng, 240, 320)
+    args = (matrix, (112, 96), MEAN, STD, SCALE, "BGR", "RGB", dtype)
+    got = native.warp_normalize_batch(frames, *args)
+    want = OpenCVPreprocessor().warp_normalize_batch(frames, *args)
+    assert got.shape == want.shape == (3, 3, 112, 96) and got.dtype == dtype
+    assert float(np.abs(got.astype(np.float32) - want.astype(np.float32)).max()) == 0.0
+
+
+def test_batches_longer_than_one_call(native, monkeypatch):
+    from edge.native import preproc
+
+    monkeypatch.setattr(preproc, "MAX_BATCH", 2)
+    rng = np.random.default_rng(29)
+    frames = [_frame(rng, 60, 80, 1) for _ in range(5)]
+    matrix = np.array([[0.9, 0.1, 3.0], [-0.1, 0.9, 5.0]])
+    args = (matrix, (32, 32), MEAN, STD, SCALE, "GRAY")
+    got = native.warp_normalize_batch(frames, *args)
+    want = np.stack([native.warp_normalize(f, *args) for f in frames])
+    assert np.array_equal(got, want)
+    with pytest.raises(EdgeBuildError, match="differ in shape"):
+        native.warp_normalize_batch([frames[0], frames[1][:50]], *args)
+    with pytest.raises(EdgeBuildError, match="at least one frame"):
+        native.warp_normalize_batch([], *args)
+
+
+def test_binding_constants_match_the_header():
+    from pathlib import Path
+
+    from edge.native import preproc
+
+    header = (Path(preproc.__file__).parent / "include" / "edge_preproc.h").read_text()
+    assert f"#define EDGE_PREPROC_ABI_VERSION {preproc.ABI_VERSION}\n" in header
+    assert f"#define EDGE_PP_MAX_BATCH {preproc.MAX_BATCH}\n" in header
+
+
 def _opencv_410_warp(frame, matrix, size, border):
     """OpenCV <= 4.10's warpAffine (imgwarp.cpp, INTER_LINEAR, 8U) in numpy: 1/32-pixel fixed
     point. Checked bit-exact against opencv-python-headless 4.10.0.84 while writing this."""

@@ -4,7 +4,9 @@
  * One call turns a uint8 camera frame into the model's input tensor: affine warp with bilinear
  * interpolation (the aligner's 2x3 matrix), colour reorder, scale and per-channel
  * normalisation, HWC -> planar CHW, float32 or float16. A second entry point writes
- * normalise(apex) - normalise(onset), the motion input MMNet computes first.
+ * normalise(apex) - normalise(onset), the motion input MMNet computes first; a third does a
+ * batch of frames that share one alignment (onset and apex of an event, or a clip) in one call,
+ * so the host-pointer path pays its copies and its synchronisation once per event.
  *
  * Two libraries implement this API from the same per-pixel code (src/preproc_math.h):
  *   libedge_preproc.so      CUDA (built when CMake finds nvcc)
@@ -38,7 +40,10 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct layout or a signature changes (the Python binding checks it). */
-#define EDGE_PREPROC_ABI_VERSION 1
+#define EDGE_PREPROC_ABI_VERSION 2
+
+/* Most frames one batch call takes. */
+#define EDGE_PP_MAX_BATCH 32
 
 typedef enum {
     EDGE_PP_OK = 0,
@@ -112,17 +117,26 @@ EDGE_PP_API const char* edge_preproc_last_error(void);
 EDGE_PP_API int edge_preproc_validate(const edge_pp_image* frame, const edge_pp_image* second,
                                       const edge_pp_params* params);
 
-/* A context owns the CUDA stream and the device buffers the host-pointer calls reuse. */
+/* A context owns the CUDA stream, the pinned staging buffers and the device buffers the
+ * host-pointer calls reuse from call to call (they grow, never shrink). One context per thread. */
 EDGE_PP_API int edge_preproc_create(edge_pp_context** ctx);
 EDGE_PP_API void edge_preproc_destroy(edge_pp_context* ctx);
 
-/* Host pointers in and out: copies the frame region the crop needs to the device, runs the
- * kernel, copies the [3, out_height, out_width] tensor back and waits for it. */
+/* Host pointers in and out: packs the frame region the crop needs into pinned memory, copies it
+ * to the device on the context's stream (chunked, so packing and transfer overlap), runs the
+ * kernel, copies the [3, out_height, out_width] tensor back and waits for it. Frames may be
+ * strided views: each image's own pitch is used. */
 EDGE_PP_API int edge_preproc_warp_normalize(edge_pp_context* ctx, const edge_pp_image* frame,
                                             const edge_pp_params* params, void* out);
 EDGE_PP_API int edge_preproc_warp_normalize_diff(edge_pp_context* ctx, const edge_pp_image* onset,
                                                  const edge_pp_image* apex,
                                                  const edge_pp_params* params, void* out);
+
+/* `count` frames (1..EDGE_PP_MAX_BATCH) of one size and colour order, one matrix: writes
+ * [count, 3, out_height, out_width] to `out`. Host pointers, as above. */
+EDGE_PP_API int edge_preproc_warp_normalize_batch(edge_pp_context* ctx,
+                                                  const edge_pp_image* frames, int count,
+                                                  const edge_pp_params* params, void* out);
 
 /* Device pointers in and out (frame.data and out on the GPU), asynchronous on `stream`
  * (a cudaStream_t; NULL = the legacy default stream). CUDA build only. */
@@ -133,6 +147,9 @@ EDGE_PP_API int edge_preproc_warp_normalize_diff_device(const edge_pp_image* ons
                                                         const edge_pp_image* apex,
                                                         const edge_pp_params* params, void* out,
                                                         void* stream);
+EDGE_PP_API int edge_preproc_warp_normalize_batch_device(const edge_pp_image* frames, int count,
+                                                         const edge_pp_params* params, void* out,
+                                                         void* stream);
 
 /* Small CUDA helpers so callers without a CUDA binding (ctypes, tests, benchmarks) can use the
  * device-pointer calls. CUDA build only. */

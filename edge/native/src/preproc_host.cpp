@@ -133,25 +133,75 @@ int check_params(const edge_pp_params* params) {
     return EDGE_PP_OK;
 }
 
+namespace {
+
+/* Checks every frame against the first one; `names` labels them in messages. */
+int check_frames(const edge_pp_image* const* images, const char* const* names, int count) {
+    char msg[256];
+    for (int i = 0; i < count; ++i) {
+        int status = check_image(images[i], names[i]);
+        if (status != EDGE_PP_OK) return status;
+        if (i == 0) continue;
+        const edge_pp_image* a = images[0];
+        const edge_pp_image* b = images[i];
+        if (b->width != a->width || b->height != a->height || b->color != a->color) {
+            snprintf(msg, sizeof msg, "%s is %dx%d colour %d but %s is %dx%d colour %d",
+                     names[0], (int)a->width, (int)a->height, (int)a->color, names[i],
+                     (int)b->width, (int)b->height, (int)b->color);
+            return fail(EDGE_PP_ERR_SIZE, msg);
+        }
+    }
+    return EDGE_PP_OK;
+}
+
+int plan_from(const edge_pp_image* frame, const edge_pp_params* params, Plan* plan);
+
+}  // namespace
+
 int make_plan(const edge_pp_image* frame, const edge_pp_image* second,
               const edge_pp_params* params, Plan* plan) {
     clear_error();
     if (plan == nullptr) return fail(EDGE_PP_ERR_NULL, "plan is NULL");
-    int status = check_image(frame, second != nullptr ? "onset" : "frame");
+    const edge_pp_image* images[2] = {frame, second};
+    const char* one[1] = {"frame"};
+    const char* pair[2] = {"onset", "apex"};
+    int status = check_frames(images, second != nullptr ? pair : one, second != nullptr ? 2 : 1);
     if (status != EDGE_PP_OK) return status;
-    if (second != nullptr) {
-        status = check_image(second, "apex");
-        if (status != EDGE_PP_OK) return status;
-        if (second->width != frame->width || second->height != frame->height ||
-            second->color != frame->color) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "onset is %dx%d colour %d but apex is %dx%d colour %d",
-                     (int)frame->width, (int)frame->height, (int)frame->color, (int)second->width,
-                     (int)second->height, (int)second->color);
-            return fail(EDGE_PP_ERR_SIZE, msg);
-        }
+    return plan_from(frame, params, plan);
+}
+
+int make_plan_batch(const edge_pp_image* frames, int count, const edge_pp_params* params,
+                    Plan* plan) {
+    clear_error();
+    char msg[256];
+    if (plan == nullptr) return fail(EDGE_PP_ERR_NULL, "plan is NULL");
+    if (frames == nullptr) return fail(EDGE_PP_ERR_NULL, "frames is NULL");
+    if (count < 1 || count > EDGE_PP_MAX_BATCH) {
+        snprintf(msg, sizeof msg, "batch of %d frames is outside 1..%d", count, EDGE_PP_MAX_BATCH);
+        return fail(EDGE_PP_ERR_SIZE, msg);
     }
-    status = check_params(params);
+    const edge_pp_image* images[EDGE_PP_MAX_BATCH];
+    char labels[EDGE_PP_MAX_BATCH][16];
+    const char* names[EDGE_PP_MAX_BATCH];
+    for (int i = 0; i < count; ++i) {
+        images[i] = &frames[i];
+        snprintf(labels[i], sizeof labels[i], "frame %d", i);
+        names[i] = labels[i];
+    }
+    int status = check_frames(images, names, count);
+    if (status != EDGE_PP_OK) return status;
+    return plan_from(&frames[0], params, plan);
+}
+
+Frame frame_in_place(const edge_pp_image& image) {
+    Frame f = {image.data, image.pitch};
+    return f;
+}
+
+namespace {
+
+int plan_from(const edge_pp_image* frame, const edge_pp_params* params, Plan* plan) {
+    int status = check_params(params);
     if (status != EDGE_PP_OK) return status;
 
     Plan p;
@@ -179,7 +229,6 @@ int make_plan(const edge_pp_image* frame, const edge_pp_image* second,
     p.src_height = frame->height;
     p.roi_x = 0;
     p.roi_y = 0;
-    p.pitch = frame->pitch;
     p.out_width = params->out_width;
     p.out_height = params->out_height;
     p.border = params->border;
@@ -188,6 +237,8 @@ int make_plan(const edge_pp_image* frame, const edge_pp_image* second,
     *plan = p;
     return EDGE_PP_OK;
 }
+
+}  // namespace
 
 Region source_region(const Plan& plan) {
     double xs[4] = {0.0, (double)(plan.out_width - 1), 0.0, (double)(plan.out_width - 1)};
@@ -218,6 +269,45 @@ Region source_region(const Plan& plan) {
 size_t output_bytes(const edge_pp_params* params) {
     size_t elem = params->dtype == EDGE_PP_FLOAT16 ? 2 : 4;
     return 3 * (size_t)params->out_width * (size_t)params->out_height * elem;
+}
+
+Staging staging_layout(const Plan& plan, int frames) {
+    Staging s;
+    s.region = source_region(plan);
+    s.channels = plan.channels;
+    s.frames = frames;
+    s.row_bytes = (size_t)s.region.width * (size_t)plan.channels;
+    size_t slot = s.row_bytes * (size_t)s.region.height;
+    s.slot_bytes = (slot + 255) / 256 * 256;
+    s.total_bytes = s.slot_bytes * (size_t)frames;
+    /* ~256 KiB per chunk: big enough that a copy's fixed cost is small, small enough that
+     * packing the next chunk on the CPU overlaps the transfer of this one. */
+    size_t rows = ((size_t)256 << 10) / (s.row_bytes > 0 ? s.row_bytes : 1);
+    s.chunk_rows = (int)std::max<size_t>(1, std::min<size_t>(rows, (size_t)s.region.height));
+    return s;
+}
+
+void stage_rows(const Staging& staging, const edge_pp_image& image, int slot, int row_begin,
+                int row_end, uint8_t* base) {
+    const Region& r = staging.region;
+    uint8_t* dst = base + (size_t)slot * staging.slot_bytes;
+    for (int y = row_begin; y < row_end; ++y) {
+        const uint8_t* src = image.data + (size_t)(r.y + y) * image.pitch +
+                             (size_t)r.x * (size_t)staging.channels;
+        memcpy(dst + (size_t)y * staging.row_bytes, src, staging.row_bytes);
+    }
+}
+
+Plan staged_plan(const Plan& plan, const Staging& staging) {
+    Plan p = plan;
+    p.roi_x = staging.region.x;
+    p.roi_y = staging.region.y;
+    return p;
+}
+
+Frame staged_frame(const Staging& staging, const uint8_t* base, int slot) {
+    Frame f = {base + (size_t)slot * staging.slot_bytes, staging.row_bytes};
+    return f;
 }
 
 }  // namespace edge_pp

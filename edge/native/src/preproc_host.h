@@ -19,6 +19,19 @@ struct Region {
 
 constexpr int kMaxSide = 32767; /* OpenCV's warp keeps coordinates in shorts */
 
+/* Where the host-pointer calls put each frame's source region: one packed buffer (pinned in the
+ * CUDA build), frame slot i at i * slot_bytes, rows of row_bytes with no padding. The copy goes
+ * in chunks of chunk_rows rows so the CUDA build can send one chunk while it packs the next. */
+struct Staging {
+    Region region;
+    int channels;
+    int frames;
+    size_t row_bytes;   /* region.width * channels: the staged pitch */
+    size_t slot_bytes;  /* row_bytes * region.height, rounded up to 256 (copy alignment) */
+    size_t total_bytes; /* slot_bytes * frames */
+    int chunk_rows;     /* rows per copy chunk (>= 1) */
+};
+
 int channels_of(int color);
 /* Inverts a 2x3 affine as cv2.invertAffineTransform does; false when not invertible. */
 bool invert_affine(const double m[6], double inv[6]);
@@ -30,9 +43,24 @@ int check_params(const edge_pp_params* params);
 /* Full check of one call (second may be NULL) and the Plan for `frame`. */
 int make_plan(const edge_pp_image* frame, const edge_pp_image* second,
               const edge_pp_params* params, Plan* plan);
+/* Full check of a batch call: 1..EDGE_PP_MAX_BATCH frames of one size and colour order. */
+int make_plan_batch(const edge_pp_image* frames, int count, const edge_pp_params* params,
+                    Plan* plan);
+/* The frame as it lies in the caller's memory (device-pointer calls read it in place). */
+Frame frame_in_place(const edge_pp_image& image);
 /* Bounding box of every source pixel the warp can touch, with a 2-pixel guard band. */
 Region source_region(const Plan& plan);
 size_t output_bytes(const edge_pp_params* params);
+
+/* Staging layout for `frames` frames read through `plan` (region from source_region). */
+Staging staging_layout(const Plan& plan, int frames);
+/* Packs rows [row_begin, row_end) of `image`'s region into slot `slot` of `base`. */
+void stage_rows(const Staging& staging, const edge_pp_image& image, int slot, int row_begin,
+                int row_end, uint8_t* base);
+/* The plan that reads the staged copy instead of the whole frame (same numbers out). */
+Plan staged_plan(const Plan& plan, const Staging& staging);
+/* Slot `slot` of a staging buffer at `base` (host or device address). */
+Frame staged_frame(const Staging& staging, const uint8_t* base, int slot);
 
 }  // namespace edge_pp
 

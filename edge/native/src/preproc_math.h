@@ -54,14 +54,20 @@ struct Plan {
     int channels;       /* 1, 3 or 4 */
     int src_width;      /* full frame size: borders are decided against it */
     int src_height;
-    int roi_x;          /* `data` below points at pixel (roi_x, roi_y) of the frame */
+    int roi_x;          /* a Frame's `data` points at pixel (roi_x, roi_y) of the frame */
     int roi_y;
-    size_t pitch;       /* bytes per row of the buffer `data` points into */
     int out_width;
     int out_height;
     int border;         /* edge_pp_border */
     int interp;         /* edge_pp_interp */
     int dtype;          /* edge_pp_dtype */
+};
+
+/* One frame's pixels as the per-pixel code reads them. Each frame has its own pitch: onset and
+ * apex of one call may be laid out differently (a strided view and a contiguous copy). */
+struct Frame {
+    const uint8_t* data; /* pixel (roi_x, roi_y) of the frame */
+    size_t pitch;        /* bytes from one row to the next */
 };
 
 EDGE_HD int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
@@ -75,17 +81,17 @@ EDGE_HD int sat_round(double v) {
 }
 
 /* One source sample with the border rule; (x, y) are full-frame coordinates. */
-EDGE_HD int fetch(const Plan& p, const uint8_t* data, int x, int y, int c) {
+EDGE_HD int fetch(const Plan& p, const Frame& f, int x, int y, int c) {
     if (x < 0 || y < 0 || x >= p.src_width || y >= p.src_height) {
         if (p.border == 1) return 0;
         x = clamp_int(x, 0, p.src_width - 1);
         y = clamp_int(y, 0, p.src_height - 1);
     }
-    return data[(size_t)(y - p.roi_y) * p.pitch + (size_t)(x - p.roi_x) * (size_t)p.channels + c];
+    return f.data[(size_t)(y - p.roi_y) * f.pitch + (size_t)(x - p.roi_x) * (size_t)p.channels + c];
 }
 
 /* Warped uint8 value of every source channel at output pixel (x, y), as cv2.warpAffine. */
-EDGE_HD void warp_pixel(const Plan& p, const uint8_t* data, int x, int y, int* value) {
+EDGE_HD void warp_pixel(const Plan& p, const Frame& f, int x, int y, int* value) {
     if (p.interp == 0) {
         /* OpenCV <= 4.10: coordinates in 1/1024, reduced to 1/32 pixel; integer weights. */
         int adelta = sat_round(EDGE_MUL_D(EDGE_MUL_D(p.inv[0], (double)x), kAbScale));
@@ -103,8 +109,8 @@ EDGE_HD void warp_pixel(const Plan& p, const uint8_t* data, int x, int y, int* v
         int w10 = (kInterTab - ax) * ay;
         int w11 = ax * ay;
         for (int c = 0; c < p.channels; ++c) {
-            int s = fetch(p, data, sx, sy, c) * w00 + fetch(p, data, sx + 1, sy, c) * w01 +
-                    fetch(p, data, sx, sy + 1, c) * w10 + fetch(p, data, sx + 1, sy + 1, c) * w11;
+            int s = fetch(p, f, sx, sy, c) * w00 + fetch(p, f, sx + 1, sy, c) * w01 +
+                    fetch(p, f, sx, sy + 1, c) * w10 + fetch(p, f, sx + 1, sy + 1, c) * w11;
             value[c] = (s + (1 << (2 * kInterBits - 1))) >> (2 * kInterBits);
         }
     } else {
@@ -123,10 +129,10 @@ EDGE_HD void warp_pixel(const Plan& p, const uint8_t* data, int x, int y, int* v
         float ax = EDGE_SUB_F(fx, flx);
         float ay = EDGE_SUB_F(fy, fly);
         for (int c = 0; c < p.channels; ++c) {
-            float p00 = (float)fetch(p, data, sx, sy, c);
-            float p01 = (float)fetch(p, data, sx + 1, sy, c);
-            float p10 = (float)fetch(p, data, sx, sy + 1, c);
-            float p11 = (float)fetch(p, data, sx + 1, sy + 1, c);
+            float p00 = (float)fetch(p, f, sx, sy, c);
+            float p01 = (float)fetch(p, f, sx + 1, sy, c);
+            float p10 = (float)fetch(p, f, sx, sy + 1, c);
+            float p11 = (float)fetch(p, f, sx + 1, sy + 1, c);
             float top = fmaf(ax, EDGE_SUB_F(p01, p00), p00);
             float bottom = fmaf(ax, EDGE_SUB_F(p11, p10), p10);
             float v = rintf(fmaf(ay, EDGE_SUB_F(bottom, top), top));
@@ -136,9 +142,9 @@ EDGE_HD void warp_pixel(const Plan& p, const uint8_t* data, int x, int y, int* v
 }
 
 /* The three normalised output values at (x, y), in output plane order. */
-EDGE_HD void normalized_pixel(const Plan& p, const uint8_t* data, int x, int y, float* out) {
+EDGE_HD void normalized_pixel(const Plan& p, const Frame& f, int x, int y, float* out) {
     int value[4] = {0, 0, 0, 0};
-    warp_pixel(p, data, x, y, value);
+    warp_pixel(p, f, x, y, value);
     for (int k = 0; k < 3; ++k) {
         out[k] = EDGE_MUL_F(EDGE_SUB_F((float)value[p.src_channel[k]], p.mean[k]), p.inv_std[k]);
     }
