@@ -34,6 +34,10 @@ export MER_EDGE_NATIVE_LIB="$PWD/$BUILD" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONP
 PYTHONUNBUFFERED=1 python3 -m pytest -m gpu tests/native -q -p no:cacheprovider 2>&1 |
   tee "$OUT/pytest_gpu.log" || status=1
 
+step "copy_probe (where the host-pointer path's time goes)"
+nvcc -O2 -std=c++17 -o "$BUILD/copy_probe" benchmarks/copy_probe.cu >"$OUT/copy_probe.log" 2>&1 &&
+  "$BUILD/copy_probe" 2>&1 | tee "$OUT/copy_probe.json" || { status=1; cat "$OUT/copy_probe.log"; }
+
 step "bench_preproc"
 python3 -m benchmarks.bench_preproc --lib-dir "$BUILD" --repeats 500 2>&1 |
   tee "$OUT/bench_preproc.json" || status=1
