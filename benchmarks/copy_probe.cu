@@ -42,6 +42,16 @@ void pack(const uint8_t* frame, uint8_t* dst, int r0, int r1) {
         memcpy(dst + (size_t)y * kRw * kC, frame + ((size_t)(kRy + y) * kW + kRx) * kC, (size_t)kRw * kC);
 }
 
+void pack_prefetch(const uint8_t* frame, uint8_t* dst) {
+    const uint8_t* base = frame + ((size_t)kRy * kW + kRx) * kC;
+    size_t row = (size_t)kRw * kC, pitch = (size_t)kW * kC;
+    for (int y = 0; y < kRh; ++y) {
+        if (y + 4 < kRh)
+            for (size_t o = 0; o < row; o += 64) __builtin_prefetch(base + (y + 4) * pitch + o);
+        memcpy(dst + y * row, base + y * pitch, row);
+    }
+}
+
 __global__ void write_out(float* out, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = (float)i;
@@ -99,11 +109,32 @@ int main() {
         pack(frame.data(), pinned_in, kRh / 2, kRh);
         t1.join();
     });
+    r[k++] = median_us([&] { pack_prefetch(frame.data(), pinned_in); });
+    r[k++] = median_us([&] {
+        std::thread t[3];
+        for (int i = 0; i < 3; ++i) t[i] = std::thread([&, i] { pack(frame.data(), pinned_in, kRh * i / 4, kRh * (i + 1) / 4); });
+        pack(frame.data(), pinned_in, kRh * 3 / 4, kRh);
+        for (auto& th : t) th.join();
+    });
+    uint8_t* span = frame.data() + (size_t)kRy * kW * kC;
+    size_t span_bytes = (size_t)kRh * kW * kC;
+    r[k++] = median_us([&] {
+        CK(cudaHostRegister(span, span_bytes, cudaHostRegisterDefault));
+        CK(cudaHostUnregister(span));
+    }, 50);
+    CK(cudaHostRegister(span, span_bytes, cudaHostRegisterDefault));
+    r[k++] = median_us([&] {
+        CK(cudaMemcpy2DAsync(d_in, (size_t)kRw * kC, span + (size_t)kRx * kC, (size_t)kW * kC, (size_t)kRw * kC, kRh, cudaMemcpyHostToDevice, s));
+        CK(cudaStreamSynchronize(s));
+    });
+    CK(cudaHostUnregister(span));
     const char* names[] = {"pack_region_into_pinned", "pack_region_into_pageable", "h2d_pinned_region",
                            "d2h_pinned_output", "unpack_output_into_reused", "unpack_output_into_fresh_malloc",
                            "tiny_kernel_launch_and_sync", "h2d_pageable_region_sync", "d2h_pageable_output_sync",
                            "kernel_writes_output_to_mapped_host", "kernel_reads_region_from_mapped_host",
-                           "kernel_reads_region_from_device", "pack_two_threads_spawned"};
+                           "kernel_reads_region_from_device", "pack_two_threads_spawned",
+                           "pack_region_prefetching_into_pinned", "pack_four_threads_spawned",
+                           "register_and_unregister_region_rows", "h2d_2d_region_from_registered_frame"};
     printf("{\"integrated\": %d, \"pageable_memory_access\": %d, \"uses_host_page_tables\": %d, \"region_bytes\": %zu, \"output_bytes\": %zu",
            integrated, pageable_access, uses_host_pt, kRegion, kOut);
     for (int i = 0; i < k; ++i) printf(",\n \"%s_us\": %.1f", names[i], r[i]);
