@@ -30,6 +30,7 @@ def cmake_build(build: Path, *, cuda: bool, extra=()) -> Path:
         str(build),
         *generator,
         "-DEDGE_ENABLE_TRT=OFF",
+        "-DEDGE_TRT_HEADER_CHECK=OFF",  # CI's own build runs it; test builds stay quick
         f"-DEDGE_ENABLE_CUDA={'ON' if cuda else 'OFF'}",
         *extra,
     ]
