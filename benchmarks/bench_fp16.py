@@ -21,9 +21,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from benchmarks.accuracy import logit_errors, top1_agreement
 from benchmarks.latency import measure_latency
 from edge.bundle import Bundle
+from edge.metrics import logit_errors, top1_agreement
 from edge.runtime.ort import OrtRunner
 from quantize.data import ValidationSet, synthetic_validation
 from quantize.fp16 import DEFAULT_KEEP, fp16_from_onnx

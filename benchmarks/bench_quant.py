@@ -21,15 +21,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from benchmarks.accuracy import (
-    classification_metrics,
-    logit_errors,
-    top1_agreement,
-    with_pixel_noise,
-)
+from benchmarks.accuracy import with_pixel_noise
 from benchmarks.latency import measure_latency
 from calib.prepare import default_cache_dir, prepare_synthetic
 from edge.bundle import Bundle
+from edge.metrics import classification_metrics, logit_errors, top1_agreement
 from edge.runtime.ort import OrtRunner
 from quantize.data import ValidationSet
 from quantize.int8 import quantize_int8

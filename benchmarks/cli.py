@@ -24,7 +24,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from benchmarks.accuracy import compare_to_reference
 from benchmarks.env import TegrastatsSampler, probe_environment
 from benchmarks.latency import batch_support, measure_latency, tile_batch
 from benchmarks.report import (
@@ -38,6 +37,7 @@ from benchmarks.report import (
 )
 from edge.bundle import Bundle
 from edge.errors import BundleError, EdgeBuildError
+from edge.metrics import compare_to_reference
 from edge.parity import compare_outputs
 from edge.preprocess import prepare_inputs
 from edge.runtime import runner_class

@@ -28,8 +28,8 @@ import numpy as np
 
 from calib import synth
 from calib.prepare import CalibrationSet, prepare_frame_sets
-from calib.train_demo import prediction_metrics
 from edge._lazy import require
+from edge.metrics import label_metrics
 
 __all__ = ["DEMO_CONFIGS", "fit_demo", "main", "demo_path"]
 
@@ -91,7 +91,7 @@ def evaluate(model, data: CalibrationSet, names, batch: int = 16) -> Dict[str, f
         pred = np.concatenate(
             [_logits(model, data, p, names).argmax(1).numpy() for p in _batches(len(data), batch)]
         )
-    return prediction_metrics(pred, data.labels)
+    return label_metrics(data.labels, pred)
 
 
 def fit_demo(

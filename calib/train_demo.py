@@ -29,8 +29,9 @@ import numpy as np
 
 from calib.prepare import CalibrationSet, default_cache_dir, prepare_synthetic
 from edge._lazy import require
+from edge.metrics import label_metrics
 
-__all__ = ["train_demo", "evaluate", "prediction_metrics", "main", "DEMO_PATH"]
+__all__ = ["train_demo", "evaluate", "main", "DEMO_PATH"]
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def _train_classifier(fc, features: np.ndarray, labels: np.ndarray, *, epochs: i
 
 
 def evaluate(model, data: CalibrationSet, *, batch: int = 16) -> Dict[str, float]:
-    """Accuracy, UAR (mean recall) and UF1 (mean F1) over the classes present."""
+    """Accuracy, UAR and UF1 of the model on `data` (`edge.metrics` conventions)."""
     torch = require("torch", purpose="evaluating the demo model")
     predictions = []
     with torch.no_grad():
@@ -125,22 +126,7 @@ def evaluate(model, data: CalibrationSet, *, batch: int = 16) -> Dict[str, float
             logits = model(torch.from_numpy(data.inputs["onset"][part]),
                            torch.from_numpy(data.inputs["apex"][part]))  # fmt: skip
             predictions.append(logits.argmax(1).numpy())
-    return prediction_metrics(np.concatenate(predictions), data.labels)
-
-
-def prediction_metrics(pred: np.ndarray, true: np.ndarray) -> Dict[str, float]:
-    """Accuracy, UAR (mean recall) and UF1 (mean F1) over the classes present in `true`."""
-    recalls, f1s = [], []
-    for c in np.unique(true):
-        tp = float(np.sum((pred == c) & (true == c)))
-        recalls.append(tp / float(np.sum(true == c)))
-        f1s.append(2 * tp / float(np.sum(pred == c) + np.sum(true == c)))
-    return {
-        "samples": int(len(true)),
-        "accuracy": float(np.mean(pred == true)),
-        "uar": float(np.mean(recalls)),
-        "uf1": float(np.mean(f1s)),
-    }
+    return label_metrics(data.labels, np.concatenate(predictions))
 
 
 def train_demo(

@@ -12,6 +12,7 @@ from typing import Any, Dict, Mapping, Sequence
 import numpy as np
 
 from edge.errors import ParityError
+from edge.metrics import row_cosines
 
 __all__ = ["ParityReport", "compare_outputs", "compare_runs"]
 
@@ -44,15 +45,6 @@ class ParityReport:
                 f"(mean {self.mean_abs_error:.2e}, top-1 agreement {self.top1_agreement:.0%} over {self.samples} samples)"
             )
         return self
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 and nb == 0.0:
-        return 1.0
-    if na == 0.0 or nb == 0.0:
-        return 0.0
-    return float(np.dot(a, b) / (na * nb))
 
 
 def compare_outputs(
@@ -90,10 +82,10 @@ def compare_outputs(
             count += diff.size
             max_rel = max(max_rel, float((diff / np.maximum(np.abs(r), 1e-6)).max(initial=0.0)))
             r2, c2 = r.reshape(r.shape[0], -1), c.reshape(c.shape[0], -1)
-            for row_r, row_c in zip(r2, c2):
-                min_cos = min(min_cos, _cosine(row_r, row_c))
-                agree += int(np.argmax(row_r) == np.argmax(row_c))
-                rows += 1
+            if r2.shape[0]:
+                min_cos = min(min_cos, float(row_cosines(r2, c2).min()))
+            agree += int(np.sum(r2.argmax(axis=1) == c2.argmax(axis=1)))
+            rows += r2.shape[0]
     return ParityReport(
         reference=reference_name,
         candidate=candidate_name,

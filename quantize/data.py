@@ -14,7 +14,6 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from benchmarks.accuracy import classification_metrics
 from calib import synth
 from calib.datasets import DATASETS
 from calib.prepare import (
@@ -25,6 +24,7 @@ from calib.prepare import (
     prepare_synthetic,
 )
 from edge.errors import CalibrationError
+from edge.metrics import classification_metrics
 from edge.preprocess import prepare_inputs, stack_roles
 from edge.spec import ModelSpec
 

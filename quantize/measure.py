@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
-from benchmarks.accuracy import compare_to_reference
+from edge.metrics import compare_to_reference
 from edge.runtime.ort import OrtRunner
 from edge.spec import ModelSpec
 

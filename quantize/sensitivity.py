@@ -45,9 +45,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.accuracy import classification_metrics, logit_errors, top1_agreement
 from edge._lazy import require
 from edge.errors import EdgeBuildError
+from edge.metrics import classification_metrics, logit_errors, top1_agreement
 from quantize.int8 import Feeds, node_scope, quantize_model
 
 __all__ = [

@@ -26,6 +26,7 @@ DEVICE_MODULES = (
     "edge.spec",
     "edge.bundle",
     "edge.parity",
+    "edge.metrics",
     "edge.preprocess",
     "edge.targets",
     "edge.runtime",
@@ -109,6 +110,7 @@ def _imported_packages(path: Path):
 FORBIDDEN = {
     "edge": {"quantize", "benchmarks", "calib"},
     "calib": {"quantize", "benchmarks"},
+    "quantize": {"benchmarks"},
     "benchmarks": {"quantize"},
 }
 

@@ -14,7 +14,6 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from benchmarks.accuracy import compare_to_reference
 from benchmarks.report import (
     RESULT_KIND,
     load_result,
@@ -24,6 +23,7 @@ from benchmarks.report import (
     write_reports,
 )
 from edge.errors import EdgeBuildError
+from edge.metrics import compare_to_reference
 
 CLASSES = ["happiness", "repression", "disgust", "surprise", "others"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

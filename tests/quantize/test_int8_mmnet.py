@@ -17,10 +17,10 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
-from benchmarks.accuracy import top1_agreement  # noqa: E402
 from calib.prepare import prepare_synthetic  # noqa: E402
 from edge.bundle import Bundle  # noqa: E402
 from edge.lint import check_qdq, errors, lint_onnx  # noqa: E402
+from edge.metrics import top1_agreement  # noqa: E402
 from edge.runtime.ort import OrtRunner  # noqa: E402
 from quantize.data import ValidationSet  # noqa: E402
 from quantize.int8 import quantize_int8  # noqa: E402
