@@ -28,6 +28,7 @@ INSTALL_HINTS = {
     "cv2": "pip install opencv-python-headless (on a Jetson: apt install python3-opencv)",
     "tensorrt": "on a Jetson: apt install python3-libnvinfer (TensorRT is not installable from PyPI)",
     "cuda": "pip install 'mer-edge[jetson]' (cuda-python)",
+    "polygraphy": "pip install 'mer-edge[host]' (or pip install polygraphy)",
 }
 
 

@@ -32,6 +32,7 @@ from edge.runtime.torch_runner import TorchRunner
 from edge.spec import ModelSpec
 from edge.targets import DEFAULT_TARGET, target
 from quantize.data import VALIDATION_FILE, calibration_set, synthetic_validation
+from quantize.polygraphy_io import write_polygraphy_references
 from quantize.progress import Progress
 from quantize.reduce import reduce_precision
 from quantize.simplify import simplify_onnx
@@ -318,6 +319,9 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 frames=frames,
                 reference_logits=np.concatenate([o[logits_name] for o in torch_out]),
             )
+            polygraphy = write_polygraphy_references(
+                staging, feeds, final_out, runner_name=ort_name, model_file=FP32_FILE
+            )
             onnx = require("onnx", purpose="reading the simplified model")
             manifest = _manifest(
                 config,
@@ -342,6 +346,7 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 manifest["models"][config.precision] = reduced
                 manifest["quantization"] = quantization
             manifest["validation"] = validation_entry
+            manifest["polygraphy"] = polygraphy
             manifest["calibration"] = calibration.summary() if calibration is not None else None
             manifest["lint"] = {
                 "target": trt.name,

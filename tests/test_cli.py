@@ -31,7 +31,13 @@ def demo_bundle(tmp_path_factory):
 def test_demo_bundle_manifest(demo_bundle, capsys):
     bundle = Bundle.load(demo_bundle)
     m = bundle.manifest
-    assert sorted(m["files"]) == ["model.fp32.onnx", "reference.npz", "validation.npz"]
+    assert sorted(m["files"]) == [
+        "model.fp32.onnx",
+        "polygraphy_inputs.json",
+        "polygraphy_outputs.json",
+        "reference.npz",
+        "validation.npz",
+    ]
     from edge.models.mmnet_arch import DEMO_CHECKPOINT
 
     if DEMO_CHECKPOINT.is_file():  # the trained demo ships: the bundle says where it came from
@@ -52,6 +58,46 @@ def test_demo_bundle_manifest(demo_bundle, capsys):
     assert "onnxruntime" in m["parity"]["final"]["candidate"]
     assert m["engines"] == [] and m["quantization"] is None
     assert bundle.spec.input_names() == ("onset", "apex")
+
+
+def _polygraphy(bundle: Path, *args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("polygraphy")
+    if not exe.is_file():
+        pytest.skip("polygraphy not installed (dev extra)")
+    return subprocess.run(
+        [str(exe), "run", "model.fp32.onnx", "--onnxrt", *args],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_polygraphy_checks_the_bundle_with_its_own_references(demo_bundle, tmp_path):
+    """The bundle's files are what `polygraphy run --load-inputs/--load-outputs` reads."""
+    entry = Bundle.load(demo_bundle).manifest["polygraphy"]
+    assert entry["samples"] == 2 and "onnxruntime" in entry["reference"]
+    command = entry["host_check"].split()
+    assert command[:4] == ["polygraphy", "run", "model.fp32.onnx", "--onnxrt"]
+    result = _polygraphy(demo_bundle, *command[4:])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Passed: 2/2 iterations" in result.stdout + result.stderr
+
+    # the comparison is real: outputs 1% off fail it
+    from polygraphy.comparator import RunResults
+
+    results = RunResults.load(str(demo_bundle / entry["outputs"]))
+    for _, iterations in results:
+        for iteration in iterations:
+            for name in list(iteration.keys()):
+                iteration[name] = iteration[name] * 1.01 + 0.01
+    wrong = tmp_path / "wrong_outputs.json"
+    results.save(str(wrong))
+    result = _polygraphy(
+        demo_bundle, "--load-inputs", entry["inputs"], "--load-outputs", str(wrong)
+    )
+    assert result.returncode != 0
+    assert "FAILED" in result.stdout + result.stderr
 
 
 def test_official_three_class_checkpoint_for_jetpack5(tmp_path, capsys):
