@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.latency import measure_latency, summarize
 from edge.bundle import Bundle
 from edge.preprocess import prepare_inputs
-from edge.runtime import runner_class
+from edge.runtime import make_runner
 
 __all__ = ["main", "proxy_speedups"]
 
@@ -34,7 +34,9 @@ def proxy_speedups(
     reference = np.load(bundle.path(bundle.manifest["reference"]["file"]))
     feeds = prepare_inputs(spec, dict(zip(spec.preprocessing.frames, reference["frames"][0])))
     precisions = list(bundle.manifest["models"])
-    runners = {p: runner_class("ort")(bundle.onnx_path(p), threads=threads) for p in precisions}
+    runners = {
+        p: make_runner(bundle, "ort", p, threads=threads, providers=None) for p in precisions
+    }
     samples: Dict[str, List[float]] = {p: [] for p in precisions}
     round_p50s: Dict[str, List[float]] = {p: [] for p in precisions}
     for runner in runners.values():

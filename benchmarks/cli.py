@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from edge.errors import BundleError, EdgeBuildError
 from edge.metrics import compare_to_reference
 from edge.parity import compare_outputs
 from edge.preprocess import prepare_inputs
-from edge.runtime import runner_class
+from edge.runtime import make_runner
 from edge.spec import ModelSpec
 
 __all__ = ["main", "build_parser", "build_report_parser", "run", "load_eval_data", "EvalData"]
@@ -48,14 +48,9 @@ __all__ = ["main", "build_parser", "build_report_parser", "run", "load_eval_data
 logger = logging.getLogger(__name__)
 
 REFERENCE_PRECISION = "fp32"
-#: backend -> factory(bundle, precision, threads) of a Runner for one of the bundle's models.
-BACKENDS: Dict[str, Callable[[Bundle, str, Optional[int]], Any]] = {
-    "ort": lambda bundle, precision, threads: runner_class("ort")(
-        bundle.onnx_path(precision), threads=threads
-    ),
-    # the engine built on this device for `precision` (chosen by its key in the manifest)
-    "trt": lambda bundle, precision, threads: runner_class("trt")(bundle.root, precision=precision),
-}
+#: Backends edge-bench times (built by `edge.runtime.make_runner`): ONNX Runtime (CUDA where
+#: this build offers it, else the CPU) and the TensorRT engine built on this device.
+BACKENDS = ("ort", "trt")
 
 
 @dataclass(frozen=True)
@@ -100,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated, default: every model in the bundle's manifest; fp32 is always "
         "run as the reference when the bundle has it",
     )
-    parser.add_argument("--backend", choices=sorted(BACKENDS), default="ort")
+    parser.add_argument("--backend", choices=BACKENDS, default="ort")
     parser.add_argument(
         "--data",
         type=Path,
@@ -262,13 +257,13 @@ def _run_precision(
     spec = bundle.spec
     out_name = spec.outputs[0].name
     tolerance = _parity_tolerance(bundle, precision)
-    runner = BACKENDS[args.backend](bundle, precision, args.threads)
+    runner = make_runner(bundle, args.backend, precision, threads=args.threads)
     entry: Dict[str, Any] = {
         "precision": precision,
         "file": bundle.manifest["models"][precision]["file"],
     }
     with runner:
-        entry["executor"] = str(getattr(runner, "executor", runner.name))
+        entry["executor"] = runner.executor
         got = [runner.infer(f) for f in ref_feeds]
         parity = compare_outputs(
             ref_expected,

@@ -5,10 +5,10 @@ warm-up and the measured phase each stop when *both* their count and their durat
 reached (trtexec's `--warmUp`/`--iterations`/`--duration` semantics), so a fast model is not
 timed on a handful of runs and a slow one is not held for thousands.
 
-Stage breakdown protocol: a runner that can split one `infer` into stages (CUDA events around
-host->device copies, kernels and device->host copies) sets `last_stages_ms`, a dict of stage
-name -> milliseconds, after every `infer`; the names in `RUNNER_STAGES` are the ones reports
-know. Stages outside the runner (`preprocess`, `postprocess`) are timed by this harness when
+Stage breakdown: every Runner reports `last_stages_ms` (stage name -> milliseconds) after each
+`infer`, for the stages it can separate (TensorRT: host->device, compute and device->host by
+CUDA events; ONNX Runtime and PyTorch: compute), and `last_gpu_ms` where CUDA events timed the
+GPU work. Stages outside the runner (`preprocess`, `postprocess`) are timed by this harness when
 the caller passes them as callables.
 """
 
@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from edge.errors import EdgeBuildError
+from edge.runtime.base import STAGES as RUNNER_STAGES  # what a runner's last_stages_ms holds
 
 __all__ = [
     "STAGES",
@@ -35,8 +36,6 @@ __all__ = [
 
 #: Pipeline stages in order; reports show those measured and leave the others out.
 STAGES = ("align", "preprocess", "h2d", "compute", "d2h", "postprocess")
-#: Stages a runner may report through its `last_stages_ms` attribute.
-RUNNER_STAGES = ("h2d", "compute", "d2h")
 
 Feeds = Mapping[str, np.ndarray]
 
@@ -63,6 +62,8 @@ class LatencyResult:
     timer: str = "host perf_counter_ns around Runner.infer"
     stages: Dict[str, Dict[str, float]] = field(default_factory=dict)
     samples_ms: List[float] = field(default_factory=list)
+    #: GPU compute per inference timed by CUDA events (mean/p50/p99); empty on CPU executors.
+    gpu_ms: Dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -171,6 +172,7 @@ def measure_latency(
     if duration_s < 0 or warmup_seconds < 0 or warmup_iterations < 0:
         raise EdgeBuildError("warm-up and duration must not be negative")
     stage_samples: Dict[str, List[float]] = {}
+    gpu_samples: List[float] = []
 
     def record(name: str, value: float) -> None:
         stage_samples.setdefault(name, []).append(float(value))
@@ -184,8 +186,10 @@ def measure_latency(
             preprocess()
             record("preprocess", (time.perf_counter_ns() - t0) / 1e6)
         outputs = runner.infer(feeds, check=False)
-        for name, value in (getattr(runner, "last_stages_ms", None) or {}).items():
+        for name, value in (runner.last_stages_ms or {}).items():
             record(name, value)
+        if runner.last_gpu_ms is not None:
+            gpu_samples.append(float(runner.last_gpu_ms))
         if postprocess is not None:
             t0 = time.perf_counter_ns()
             postprocess(outputs)
@@ -207,8 +211,12 @@ def measure_latency(
         s = summarize(values)
         stages[name] = {"mean_ms": s["mean"], "p50_ms": s["p50"], "p99_ms": s["p99"]}
     timer = getattr(runner, "latency_timer", None) or LatencyResult.timer
+    gpu: Dict[str, float] = {}
+    if gpu_samples:
+        g = summarize(gpu_samples)
+        gpu = {"mean_ms": g["mean"], "p50_ms": g["p50"], "p99_ms": g["p99"]}
     return LatencyResult(
-        executor=str(getattr(runner, "executor", runner.name)),
+        executor=str(runner.executor),
         batch=batch,
         iterations=count,
         warmup_iterations=warm_count,
@@ -226,4 +234,5 @@ def measure_latency(
         timer=str(timer),
         stages=stages,
         samples_ms=[round(v, 6) for v in infer_samples] if keep_samples else [],
+        gpu_ms=gpu,
     )

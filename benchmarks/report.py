@@ -235,23 +235,31 @@ def _recall_table(result: Dict[str, Any]) -> Table:
 
 def _stage_table(result: Dict[str, Any]) -> Optional[Table]:
     present: List[str] = []
+    gpu = False
     for entry in result["precisions"]:
-        for name in (_batch1(entry) or {}).get("stages") or {}:
+        lat = _batch1(entry) or {}
+        gpu = gpu or bool(lat.get("gpu_ms"))
+        for name in lat.get("stages") or {}:
             if name not in present:
                 present.append(name)
-    if not present:
+    if not present and not gpu:
         return None
     ordered = [s for s in STAGES if s in present] + [s for s in present if s not in STAGES]
     head = ["precision"] + [f"{s} ms" for s in ordered] + ["model (infer) ms"]
+    if gpu:
+        head.append("GPU (CUDA events) ms")
     rows = []
     for entry in result["precisions"]:
         lat = _batch1(entry) or {}
         stages = lat.get("stages") or {}
-        rows.append(
+        row = (
             [entry["precision"]]
             + [_num((stages.get(s) or {}).get("mean_ms")) for s in ordered]
             + [_num(lat.get("mean_ms"))]
         )
+        if gpu:
+            row.append(_num((lat.get("gpu_ms") or {}).get("mean_ms")))
+        rows.append(row)
     return head, rows
 
 

@@ -1,18 +1,22 @@
-"""Classify one onset/apex pair with a bundle's model: the smallest complete use of a bundle."""
+"""Classify one onset/apex pair with a bundle's model: the smallest complete use of a bundle.
+
+Image mode runs the same `make_runner` and `EventClassifier` as video mode, so every backend
+behaves the same in both.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Union
+from typing import Dict, List, Mapping, Optional, Union
 
 import numpy as np
 
 from edge._lazy import require
 from edge.bundle import Bundle
 from edge.errors import EdgeBuildError
-from edge.preprocess import prepare_inputs
-from edge.runtime import runner_class
+from edge.pipeline.classifier import EventClassifier, softmax
+from edge.runtime import make_runner
 
 __all__ = ["Prediction", "read_frame", "softmax", "classify_pair"]
 
@@ -25,12 +29,6 @@ class Prediction:
     logits: List[float]
     latency_ms: float
     executor: str
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def read_frame(path: Union[str, Path], color: str = "RGB") -> np.ndarray:
@@ -51,22 +49,20 @@ def classify_pair(
     *,
     backend: str = "ort",
     precision: str = "fp32",
+    threads: Optional[int] = None,
+    checkpoint: Optional[str] = None,
 ) -> Prediction:
     """Preprocess the frames as the bundle's spec says and run its model once."""
-    spec = bundle.spec
-    feeds = prepare_inputs(spec, frames)
-    runner = runner_class(backend)(bundle.onnx_path(precision))
+    runner = make_runner(bundle, backend, precision, threads=threads, checkpoint=checkpoint)
     with runner:
-        outputs = runner.infer(feeds)
-        latency = runner.last_latency_ms or 0.0
-    logits = outputs[spec.outputs[0].name][0].astype(np.float64)
-    probs = softmax(logits)
-    index = int(np.argmax(logits))
+        classifier = EventClassifier(runner, bundle.spec)
+        event = classifier(frames)
+        executor = classifier.executor
     return Prediction(
-        label=spec.class_names[index],
-        index=index,
-        scores={name: float(p) for name, p in zip(spec.class_names, probs)},
-        logits=[float(v) for v in logits],
-        latency_ms=latency,
-        executor=getattr(runner, "executor", runner.name),
+        label=event.label,
+        index=int(np.argmax(event.logits)),
+        scores=event.scores,
+        logits=event.logits,
+        latency_ms=event.infer_ms,
+        executor=executor,
     )

@@ -114,6 +114,6 @@ def compare_runs(
         ref,
         cand,
         tolerance=tolerance,
-        reference_name=getattr(reference_runner, "executor", reference_runner.name),
-        candidate_name=getattr(candidate_runner, "executor", candidate_runner.name),
+        reference_name=reference_runner.executor,
+        candidate_name=candidate_runner.executor,
     )

@@ -26,6 +26,7 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.classify import classify_pair, read_frame
 from edge.errors import EdgeBuildError
+from edge.runtime import make_runner
 
 __all__ = ["main", "build_parser"]
 
@@ -128,7 +129,12 @@ def _image_frames(args: argparse.Namespace, spec) -> Dict[str, np.ndarray]:
 def _run_images(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.bundle)
     prediction = classify_pair(
-        bundle, _image_frames(args, bundle.spec), backend=args.backend, precision=args.precision
+        bundle,
+        _image_frames(args, bundle.spec),
+        backend=args.backend,
+        precision=args.precision,
+        threads=args.threads,
+        checkpoint=args.checkpoint,
     )
     if args.json:
         record = {
@@ -168,7 +174,6 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
         JsonLines,
         VideoSource,
         make_depth_source,
-        make_runner,
         run_given,
         run_spotting,
     )
@@ -180,11 +185,7 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
         args.depth, spec.preprocessing.size, spec.preprocessing.depth_range_mm
     )
     runner = make_runner(
-        bundle,
-        args.backend,
-        precision=args.precision,
-        threads=args.threads,
-        checkpoint=args.checkpoint,
+        bundle, args.backend, args.precision, threads=args.threads, checkpoint=args.checkpoint
     )
     source_arg = args.camera if args.camera is not None else args.video
     sink = JsonLines(args.events_out if args.events_out else sys.stdout)

@@ -1,14 +1,18 @@
-"""One Runner interface for every backend, and a registry that imports backends on demand."""
+"""One Runner interface for every backend, a registry that imports backends on demand, and the
+one way to build a runner for a bundle (`make_runner`)."""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from edge.errors import EdgeBuildError
-from edge.runtime.base import Runner
+from edge.runtime.base import STAGES, Runner
 
-__all__ = ["Runner", "BACKENDS", "runner_class"]
+if TYPE_CHECKING:
+    from edge.bundle import Bundle
+
+__all__ = ["Runner", "STAGES", "BACKENDS", "runner_class", "make_runner"]
 
 #: backend name -> "module:Class"; imported only when asked for.
 BACKENDS = {
@@ -25,3 +29,37 @@ def runner_class(backend: str) -> Any:
         )
     module_name, _, class_name = BACKENDS[backend].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def make_runner(
+    bundle: Bundle,
+    backend: str = "ort",
+    precision: str = "fp32",
+    *,
+    threads: Optional[int] = None,
+    checkpoint: Optional[str] = None,
+    providers: Union[None, str, Sequence[str]] = "auto",
+) -> Runner:
+    """The Runner (not yet active) for one of `bundle`'s models on `backend`.
+
+    Args:
+        bundle: a loaded bundle.
+        backend: `ort` (the bundle's ONNX for `precision`), `torch` (the PyTorch reference the
+            bundle was built from; FP32 whatever `precision` says) or `trt` (the engine built on
+            this device for `precision`, chosen by its key in the manifest).
+        precision: which of the bundle's models to run.
+        threads: ONNX Runtime intra-op threads (None: its default).
+        checkpoint: for `torch` on a bundle built from a checkpoint: that checkpoint.
+        providers: ONNX Runtime providers; "auto" takes CUDA where this build offers it.
+
+    Raises:
+        EdgeBuildError: an unknown backend.
+    """
+    cls = runner_class(backend)
+    if backend == "ort":
+        return cls(bundle.onnx_path(precision), providers=providers, threads=threads)
+    if backend == "torch":
+        from edge.runtime.torch_runner import bundle_model
+
+        return cls(lambda: bundle_model(bundle, checkpoint), bundle.spec)
+    return cls(bundle.root, precision=precision)

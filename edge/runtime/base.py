@@ -3,6 +3,11 @@
 Public methods validate and keep state; subclasses implement `_activate`, `_infer` and
 `_deactivate`. Construction is cheap: heavy resources are created in `_activate`, so runners can
 be made in one process and used in another.
+
+After every `infer` a runner states what it measured, so reports never have to guess:
+`last_latency_ms` (host clock around the whole call), `last_stages_ms` (stage name -> ms, from
+`STAGES`, for the stages this backend can separate; None when it cannot) and `last_gpu_ms`
+(GPU compute timed by CUDA events; None on CPU executors).
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import numpy as np
 from edge.errors import EdgeBuildError
 from edge.spec import TensorSpec
 
-__all__ = ["Runner", "RunnerError"]
+__all__ = ["Runner", "RunnerError", "STAGES"]
+
+#: Stages a runner can report in `last_stages_ms`: host->device copies, compute, device->host.
+STAGES = ("h2d", "compute", "d2h")
 
 
 class RunnerError(EdgeBuildError):
@@ -30,6 +38,13 @@ class Runner:
     def __init__(self) -> None:
         self._active = False
         self.last_latency_ms: Optional[float] = None
+        self.last_stages_ms: Optional[Dict[str, float]] = None
+        self.last_gpu_ms: Optional[float] = None
+
+    @property
+    def executor(self) -> str:
+        """What actually executes the model (library, version, device), for every report."""
+        return self.name
 
     # lifecycle -----------------------------------------------------------------------------
     def activate(self) -> Runner:
@@ -72,6 +87,8 @@ class Runner:
         self._require_active()
         if check:
             self._check_feeds(feeds)
+        self.last_stages_ms = None
+        self.last_gpu_ms = None
         start = time.perf_counter_ns()
         outputs = self._infer(feeds)
         self.last_latency_ms = (time.perf_counter_ns() - start) / 1e6

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Mapping, Sequence, Union
+import time
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from edge._lazy import require
+from edge.errors import EdgeBuildError
 from edge.runtime.base import Runner
 from edge.spec import ModelSpec, TensorSpec
 
-__all__ = ["TorchRunner"]
+__all__ = ["TorchRunner", "bundle_model"]
 
 
 class TorchRunner(Runner):
@@ -49,7 +51,39 @@ class TorchRunner(Runner):
         names: Sequence[str] = self._spec.input_names()
         with torch.inference_mode():
             args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names]
+            start = time.perf_counter_ns()
             result = self._model(*args)
+            # CPU tensors share memory with numpy: no copies to time, only compute.
+            self.last_stages_ms = {"compute": (time.perf_counter_ns() - start) / 1e6}
         if not isinstance(result, (tuple, list)):
             result = (result,)
         return {t.name: r.numpy() for t, r in zip(self._spec.outputs, result)}
+
+
+def bundle_model(bundle: Any, checkpoint: Optional[str] = None) -> Any:
+    """Rebuild the bundle's PyTorch model: the seeded demo, or the checkpoint it was built from."""
+    from edge.models import architecture
+
+    model_info = bundle.manifest["model"]
+    arch = architecture(model_info["arch"])
+    if checkpoint:
+        loaded = arch.load(checkpoint, class_names=model_info.get("class_names"))
+        expected = model_info.get("checkpoint_sha256")
+        found = loaded.info.get("checkpoint_sha256")
+        if expected and found and expected != found:
+            raise EdgeBuildError(
+                f"{checkpoint}: sha256 {found} differs from the checkpoint this bundle was built from ({expected})"
+            )
+        return loaded.model
+    if model_info.get("demo_card") is not None:  # built from the shipped demo model
+        loaded = arch.build_demo()
+        if loaded.info.get("checkpoint_sha256") != model_info.get("checkpoint_sha256"):
+            raise EdgeBuildError(
+                f"{bundle.root}: built from another demo model than the one installed; pass --checkpoint"
+            )
+        return loaded.model
+    if model_info.get("checkpoint") is None and model_info.get("seed") is not None:
+        return arch.build_seeded(seed=int(model_info["seed"])).model
+    raise EdgeBuildError(
+        f"{bundle.root}: the torch backend needs the checkpoint this bundle was built from ({model_info.get('checkpoint')}); pass --checkpoint"
+    )

@@ -80,8 +80,16 @@ class TrtRunner(Runner):
         self._trt_module = trt_module
         self._cudart_module = cudart
         self._device = device
+        self._origin: Optional[str] = None
+        self._version: Optional[str] = None
         self._reset()
-        self.last_gpu_ms: Optional[float] = None
+
+    @property
+    def executor(self) -> str:
+        """TensorRT's version and the engine that runs (known once activated)."""
+        if self._version is None:
+            return "TensorRT (engine not loaded yet)"
+        return f"TensorRT {self._version} ({self._origin})"
 
     def _reset(self) -> None:
         self._trt: Any = None
@@ -124,6 +132,7 @@ class TrtRunner(Runner):
         cudart = self._cudart_module or load_cudart()
         data, origin = self._engine_bytes(trt, cudart)
         self._trt, self._cudart = trt, cudart
+        self._origin, self._version = origin, caps.version_text
         try:
             self._setup(trt, cudart, data, origin)
         except BaseException:
@@ -141,7 +150,8 @@ class TrtRunner(Runner):
             )
         self._context = self._engine.create_execution_context()
         self._stream = cuda_check(cudart.cudaStreamCreate(), "cudaStreamCreate")
-        self._events = [cuda_check(cudart.cudaEventCreate(), "cudaEventCreate") for _ in range(2)]
+        # before h2d, compute start, compute end, after d2h: one infer's three stages
+        self._events = [cuda_check(cudart.cudaEventCreate(), "cudaEventCreate") for _ in range(4)]
         dynamic = False
         for index in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(index)
@@ -235,6 +245,8 @@ class TrtRunner(Runner):
         cudart, stream = self._cudart, self._stream
         h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        copied, computing, computed, done = self._events
+        cuda_check(cudart.cudaEventRecord(copied, stream), "cudaEventRecord")
         for name, buffer in self._buffers.items():
             if not buffer.is_input:
                 continue
@@ -252,10 +264,9 @@ class TrtRunner(Runner):
                 ),
                 "cudaMemcpyAsync",
             )
-        start, end = self._events
-        cuda_check(cudart.cudaEventRecord(start, stream), "cudaEventRecord")
+        cuda_check(cudart.cudaEventRecord(computing, stream), "cudaEventRecord")
         self._enqueue()
-        cuda_check(cudart.cudaEventRecord(end, stream), "cudaEventRecord")
+        cuda_check(cudart.cudaEventRecord(computed, stream), "cudaEventRecord")
         shapes = {}
         for name, buffer in self._buffers.items():
             if buffer.is_input:
@@ -267,10 +278,17 @@ class TrtRunner(Runner):
                 cudart.cudaMemcpyAsync(buffer.host_ptr, buffer.device_ptr, nbytes, d2h, stream),
                 "cudaMemcpyAsync",
             )
+        cuda_check(cudart.cudaEventRecord(done, stream), "cudaEventRecord")
         cuda_check(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
-        self.last_gpu_ms = float(
-            cuda_check(cudart.cudaEventElapsedTime(start, end), "cudaEventElapsedTime")
-        )
+        stages = {}
+        for stage, (start, end) in zip(
+            ("h2d", "compute", "d2h"),
+            ((copied, computing), (computing, computed), (computed, done)),
+        ):
+            elapsed = cuda_check(cudart.cudaEventElapsedTime(start, end), "cudaEventElapsedTime")
+            stages[stage] = float(elapsed)
+        self.last_stages_ms = stages
+        self.last_gpu_ms = stages["compute"]
         self._runs += 1
         outputs = {}
         for name, shape in shapes.items():

@@ -308,3 +308,27 @@ def test_html_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(MissingDependencyError, match=r"mer-edge\[report\]") as info:
         write_reports(synthetic_result(), tmp_path, formats=["json", "html"])
     assert "bench.html" in str(info.value)
+
+
+def test_runner_stages_and_gpu_time_reach_the_report(tmp_path):
+    """A TensorRT run's h2d/compute/d2h (CUDA events) and GPU time land in the stage table."""
+    from benchmarks.latency import measure_latency
+    from edge.runtime.trt import TrtRunner
+    from tests.trt.conftest import ORIN
+    from tests.trt.fake_cuda import FakeCudart
+    from tests.trt.test_runner import SHAPES, built_bundle, fake_engine
+
+    root = built_bundle(tmp_path, "10.3")
+    feeds = {n: np.ones(SHAPES[n], np.float32) for n in ("onset", "apex")}
+    with TrtRunner(root, trt_module=fake_engine("10.3"), cudart=FakeCudart(), device=ORIN) as r:
+        measured = measure_latency(r, feeds, iterations=3, warmup_iterations=1).to_dict()
+    assert set(measured["stages"]) == {"h2d", "compute", "d2h"}
+    assert measured["gpu_ms"]["mean_ms"] == pytest.approx(0.25)
+    assert measured["executor"].startswith("TensorRT 10.3")
+    result = synthetic_result()
+    result["precisions"][0]["latency"][0].update(
+        stages=measured["stages"], gpu_ms=measured["gpu_ms"]
+    )
+    text = render_markdown(result)
+    assert "| h2d ms | compute ms | d2h ms |" in text.replace("preprocess ms | ", "")
+    assert "GPU (CUDA events) ms" in text

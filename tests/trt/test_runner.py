@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 
 import numpy as np
@@ -15,15 +14,11 @@ from edge.runtime.base import RunnerError
 from edge.runtime.trt import TrtRunner
 from tests.trt.conftest import ORIN, make_bundle
 from tests.trt.fake_cuda import FakeCudart
-from tests.trt.fake_tensorrt import Method, make_fake
+from tests.trt.fake_engine import fake_engine as make_engine
+from tests.trt.fake_tensorrt import make_fake
 
 RELEASES = ["8.5", "8.6", "10.3", "10.13", "10.16", "11.4"]
 SHAPES = {"onset": (1, 3, 4, 4), "apex": (1, 3, 4, 4), "logits": (1, 5)}
-
-
-def _view(address, shape):
-    count = int(np.prod(shape))
-    return np.frombuffer((ctypes.c_float * count).from_address(address), np.float32).reshape(shape)
 
 
 def expected_logits(onset, apex):
@@ -33,39 +28,12 @@ def expected_logits(onset, apex):
 
 def fake_engine(release):
     """A fake `tensorrt` whose engine reads its inputs from device memory and writes logits."""
-    fake = make_fake(release)
-    addresses = {}
-
-    def execute(stream):
-        onset = _view(addresses["onset"], SHAPES["onset"])
-        apex = _view(addresses["apex"], SHAPES["apex"])
-        _view(addresses["logits"], SHAPES["logits"])[...] = expected_logits(onset, apex)
-        return True
-
-    names = ["onset", "apex", "logits"]
-    fake.behaviour.update(
-        {
-            "parse": Method(lambda data: True),
-            "num_errors": 0,
-            "build_serialized_network": Method(lambda network, config: b"PLAN-BYTES"),
-            "set_timing_cache": Method(lambda cache, ignore: True),
-            "serialize": Method(lambda: b"CACHE"),
-            "deserialize_cuda_engine": Method(
-                lambda data: fake.ICudaEngine if data == b"PLAN-BYTES" else None
-            ),
-            "num_io_tensors": 3,
-            "get_tensor_name": Method(lambda i: names[i]),
-            "get_tensor_mode": Method(
-                lambda n: fake.TensorIOMode.OUTPUT if n == "logits" else fake.TensorIOMode.INPUT
-            ),
-            "get_tensor_shape": Method(lambda n: SHAPES[n]),
-            "get_tensor_dtype": Method(lambda n: fake.DataType.FLOAT),
-            "nptype": Method(lambda dtype: np.float32),
-            "set_tensor_address": Method(lambda n, ptr: addresses.__setitem__(n, ptr) or True),
-            "execute_async_v3": Method(execute),
-        }
+    return make_engine(
+        release,
+        {"onset": SHAPES["onset"], "apex": SHAPES["apex"]},
+        {"logits": SHAPES["logits"]},
+        lambda feeds: {"logits": expected_logits(feeds["onset"], feeds["apex"])},
     )
-    return fake
 
 
 @pytest.fixture
@@ -160,3 +128,23 @@ def test_bindings_api_call_fails_where_removed(release, has_v2):
     else:
         with pytest.raises(AttributeError, match="execute_async_v2"):
             context.execute_async_v2([], 0)
+
+
+def test_stages_are_timed_by_cuda_events_around_copies_and_compute(tmp_path, feeds):
+    root = built_bundle(tmp_path, "10.3")
+    cudart = FakeCudart()
+    with TrtRunner(root, trt_module=fake_engine("10.3"), cudart=cudart, device=ORIN) as runner:
+        runner.infer(feeds)
+        assert runner.last_stages_ms == {"h2d": 0.25, "compute": 0.25, "d2h": 0.25}
+        assert runner.last_gpu_ms == runner.last_stages_ms["compute"]
+        engine = str(root / runner.engine_entry["file"])
+        assert runner.executor.startswith("TensorRT 10.3") and runner.executor.endswith(
+            f"({engine})"
+        )
+    # one event before the host->device copies, one each side of the enqueue, one after d2h
+    steps = [
+        "copy" if name == "cudaMemcpyAsync" else "event"
+        for name, _ in cudart.calls
+        if name in ("cudaMemcpyAsync", "cudaEventRecord")
+    ]
+    assert steps == ["event", "copy", "copy", "event", "event", "copy", "event"]
