@@ -161,7 +161,7 @@ def load_eval_data(bundle: Bundle, data_path: Optional[Path] = None) -> EvalData
     if data_path is not None:
         path, source = Path(data_path), str(data_path)
     else:
-        entry = bundle.manifest.get("validation") or bundle.manifest["reference"]
+        entry = bundle.info.section("validation") or bundle.info.section("reference") or {}
         path, source = bundle.path(entry["file"]), entry["file"]
     arrays = _read_npz(path)
     spec = bundle.spec
@@ -200,7 +200,7 @@ def _feeds(spec: ModelSpec, frames: np.ndarray) -> List[Dict[str, np.ndarray]]:
 
 
 def _precisions(bundle: Bundle, requested: Optional[str]) -> List[str]:
-    models = bundle.manifest.get("models") or {}
+    models = bundle.info.models
     if not models:
         raise BundleError(f"{bundle.root}: the manifest's 'models' table is empty")
     if requested is None:
@@ -237,11 +237,11 @@ def _formats(text: str) -> List[str]:
 # the run -------------------------------------------------------------------------------------
 def _parity_tolerance(bundle: Bundle, precision: str) -> Optional[float]:
     """FP32 uses the bundle's export tolerance; others only a tolerance their entry declares."""
-    entry = bundle.manifest["models"][precision]
-    if "tolerance" in entry:
-        return float(entry["tolerance"])
+    tolerance = bundle.info.models[precision].tolerance
+    if tolerance is not None:
+        return tolerance
     if precision == REFERENCE_PRECISION:
-        return float(bundle.manifest["parity"]["tolerance"])
+        return float((bundle.info.section("parity") or {})["tolerance"])
     return None
 
 
@@ -260,7 +260,7 @@ def _run_precision(
     runner = make_runner(bundle, args.backend, precision, threads=args.threads)
     entry: Dict[str, Any] = {
         "precision": precision,
-        "file": bundle.manifest["models"][precision]["file"],
+        "file": bundle.info.models[precision].file,
     }
     with runner:
         entry["executor"] = runner.executor

@@ -23,20 +23,19 @@ from calib.prepare import (
     prepare_samples,
     prepare_synthetic,
 )
+from edge.bundle import VALIDATION_FILE
 from edge.errors import CalibrationError
 from edge.metrics import classification_metrics
 from edge.preprocess import prepare_inputs, stack_roles
 from edge.spec import ModelSpec
 
 __all__ = [
-    "VALIDATION_FILE",
     "VALIDATION_START",
     "ValidationSet",
     "synthetic_validation",
     "calibration_set",
 ]
 
-VALIDATION_FILE = "validation.npz"
 #: First synthetic sample index used for validation: training and calibration use low indices.
 VALIDATION_START = 1_000_000
 

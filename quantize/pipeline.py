@@ -20,7 +20,7 @@ import numpy as np
 import edge
 from calib.faces import reference_samples
 from edge._lazy import require
-from edge.bundle import staged_directory, write_manifest
+from edge.bundle import FP32_FILE, REFERENCE_FILE, Manifest, staged_directory
 from edge.engine.plan import PRECISIONS as ENGINE_PRECISIONS
 from edge.errors import EdgeBuildError
 from edge.export import BATCH_AXIS, onnx_from_model, op_histogram
@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 #: The precisions a bundle can carry: one table shared with the device-side engine builder.
 PRECISIONS = ENGINE_PRECISIONS
 
-FP32_FILE = "model.fp32.onnx"
-REFERENCE_FILE = "reference.npz"
 DEFAULT_TOLERANCE = 1e-4
 
 
@@ -352,7 +350,7 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 "target": trt.name,
                 "findings": [f.to_dict() for f in findings],
             }
-            write_manifest(staging, manifest)
+            Manifest.from_dict(manifest).write(staging)
     return BuildResult(out=Path(config.out), manifest=manifest, timings=dict(progress.timings),
                        lint=findings)  # fmt: skip
 

@@ -9,13 +9,12 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from edge._lazy import require
+from edge.bundle import REDUCED_FILES
 from edge.errors import CalibrationError, EdgeBuildError
 from edge.export import op_histogram
 from quantize.measure import measure_against_fp32
 
-__all__ = ["REDUCED_FILES", "reduce_precision"]
-
-REDUCED_FILES = {"fp16": "model.fp16.onnx", "int8": "model.int8.qdq.onnx"}
+__all__ = ["reduce_precision"]
 
 
 def _measure(path: Path, spec, validation, fp32_logits) -> Optional[Dict[str, Any]]:

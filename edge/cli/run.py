@@ -144,7 +144,7 @@ def _run_images(args: argparse.Namespace) -> int:
             "scores": prediction.scores,
             "latency_ms": round(prediction.latency_ms, 3),
             "executor": prediction.executor,
-            "trained": bool(bundle.manifest["model"].get("trained")),
+            "trained": bool(bundle.info.trained),
         }
         if args.depth is not None:
             record["depth"] = "proxy (not measured)" if args.depth == "proxy" else str(args.depth)
@@ -153,7 +153,7 @@ def _run_images(args: argparse.Namespace) -> int:
         print(
             f"{prediction.label} ({prediction.scores[prediction.label]:.1%})  [{prediction.executor}; {prediction.latency_ms:.1f} ms]"
         )
-        if not bundle.manifest["model"].get("trained"):
+        if not bundle.info.trained:
             print("note: this bundle holds an UNTRAINED demo model; the label is meaningless")
     return 0
 
@@ -218,7 +218,7 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
         ),
         file=sys.stderr,
     )
-    if not bundle.manifest["model"].get("trained"):
+    if not bundle.info.trained:
         print(
             "edge-run: note: this bundle holds an UNTRAINED demo model; labels are meaningless",
             file=sys.stderr,

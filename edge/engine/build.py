@@ -8,7 +8,6 @@ manifest valid. The command line is `python3 -m edge.cli.engine`.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
 import shlex
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from edge._trtcompat import caps_from_module
-from edge.bundle import MANIFEST_NAME, Bundle, file_entry, sha256_file
+from edge.bundle import Bundle, Manifest, file_entry, sha256_file
 from edge.engine.adapter import apply_plan
 from edge.engine.device import DeviceInfo
 from edge.engine.key import EngineKey, engine_file, engine_key, timing_cache_file
@@ -76,16 +75,13 @@ def record_engine(bundle: Bundle, entry: Dict[str, Any], files: Dict[str, bytes]
 
     An engine entry with the same file name (same key) is replaced; others are kept.
     """
-    manifest = json.loads(json.dumps(bundle.manifest))
+    manifest = Manifest.from_dict(bundle.info.to_dict())
     for name, data in files.items():
         _write_atomic(bundle.root / name, data)
-        manifest["files"][name] = file_entry(bundle.root / name)
-    engines = [e for e in manifest.get("engines") or [] if e.get("file") != entry["file"]]
-    engines.append(entry)
-    manifest["engines"] = engines
-    text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
-    _write_atomic(bundle.root / MANIFEST_NAME, text.encode("utf-8"))
-    return manifest
+        manifest.files[name] = file_entry(bundle.root / name)
+    manifest.add_engine(entry)
+    manifest.save(bundle.root)
+    return manifest.to_dict()
 
 
 def plan_for_bundle(
@@ -98,12 +94,11 @@ def plan_for_bundle(
     dla_core: Optional[int] = None,
     timing_cache: bool = True,
 ) -> BuildPlan:
-    target = (bundle.manifest.get("target") or {}).get("tensorrt")
     return plan_build(
         caps,
         precision,
-        target,
-        models=sorted(bundle.manifest.get("models") or {}),
+        bundle.info.target_tensorrt,
+        models=sorted(bundle.info.models),
         workspace_mib=workspace_mib,
         optimization_level=optimization_level,
         dla_core=dla_core,

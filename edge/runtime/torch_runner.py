@@ -64,7 +64,7 @@ def bundle_model(bundle: Any, checkpoint: Optional[str] = None) -> Any:
     """Rebuild the bundle's PyTorch model: the seeded demo, or the checkpoint it was built from."""
     from edge.models import architecture
 
-    model_info = bundle.manifest["model"]
+    model_info = bundle.info.model
     arch = architecture(model_info["arch"])
     if checkpoint:
         loaded = arch.load(checkpoint, class_names=model_info.get("class_names"))
