@@ -28,6 +28,8 @@ __all__ = [
     "REFERENCE_FILE",
     "VALIDATION_FILE",
     "REDUCED_FILES",
+    "POLYGRAPHY_INPUTS_FILE",
+    "POLYGRAPHY_OUTPUTS_FILE",
     "model_file",
     "ModelEntry",
     "Manifest",
@@ -45,6 +47,9 @@ FP32_FILE = "model.fp32.onnx"
 REFERENCE_FILE = "reference.npz"
 VALIDATION_FILE = "validation.npz"
 REDUCED_FILES = {"fp16": "model.fp16.onnx", "int8": "model.int8.qdq.onnx"}
+#: The reference inputs and FP32 outputs in Polygraphy's JSON formats (`polygraphy run`).
+POLYGRAPHY_INPUTS_FILE = "polygraphy_inputs.json"
+POLYGRAPHY_OUTPUTS_FILE = "polygraphy_outputs.json"
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -19,11 +19,11 @@ from typing import Any, Dict, List, Mapping, Sequence
 import numpy as np
 
 from edge._lazy import require
+from edge.bundle import POLYGRAPHY_INPUTS_FILE as INPUTS_FILE
+from edge.bundle import POLYGRAPHY_OUTPUTS_FILE as OUTPUTS_FILE
 
 __all__ = ["INPUTS_FILE", "OUTPUTS_FILE", "SAMPLES", "write_polygraphy_references", "check_command"]
 
-INPUTS_FILE = "polygraphy_inputs.json"
-OUTPUTS_FILE = "polygraphy_outputs.json"
 #: Samples kept: two are enough to catch a wrong engine, and each MMNet sample is ~1.6 MB of JSON.
 SAMPLES = 2
 
