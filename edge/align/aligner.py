@@ -355,18 +355,21 @@ class _WholeFrameSearch:
 
 ALIGNERS = {
     "mediapipe": MediaPipeAligner,
-    "mediapipe-fast": lambda size=224: MediaPipeAligner(size, landmarks="detector"),
+    "mediapipe-fast": lambda size=224, **kw: MediaPipeAligner(size, landmarks="detector", **kw),
     "dlib": DlibAligner,
     "precropped": PrecroppedAligner,
 }
 
 
-def make_aligner(name: str, size: int = 224) -> FaceAligner:
-    """An aligner by name (`mediapipe`, `dlib`, `precropped`)."""
+def make_aligner(name: str, size: int = 224, *, min_face: Optional[float] = None) -> FaceAligner:
+    """An aligner by name (`mediapipe`, `mediapipe-fast`, `dlib`, `precropped`); `min_face`
+    (px) sets the smallest face the MediaPipe aligners search for."""
     if name not in ALIGNERS:
         raise EdgeBuildError(
             "unknown aligner {!r}; available: {}".format(name, ", ".join(sorted(ALIGNERS)))
         )
+    if min_face is not None and name.startswith("mediapipe"):
+        return ALIGNERS[name](size, min_face=min_face)
     return ALIGNERS[name](size)
 
 

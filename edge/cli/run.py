@@ -26,12 +26,14 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.classify import classify_pair, read_frame
 from edge.errors import EdgeBuildError
+from edge.pipeline.live import MAX_UPSCALE
+from edge.pipeline.uri import parse_source
 from edge.runtime import make_runner
 
 __all__ = ["main", "build_parser"]
 
 BACKENDS = ("ort", "torch", "trt")
-ALIGNERS = ("mediapipe", "dlib", "precropped")
+ALIGNERS = ("mediapipe", "mediapipe-fast", "dlib", "precropped")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +43,28 @@ def build_parser() -> argparse.ArgumentParser:
         "one onset/apex pair of face crops.",
     )
     parser.add_argument("--bundle", type=Path, required=True, help="bundle directory")
-    parser.add_argument("video", nargs="?", type=Path, help="video file to process")
-    parser.add_argument("--camera", type=int, metavar="N", help="camera index instead of a file")
+    parser.add_argument(
+        "video",
+        nargs="?",
+        metavar="SOURCE",
+        help="video file, camera index or /dev/videoN, csi://N (Jetson CSI camera), "
+        "rtsp://... (IP camera), or a GStreamer pipeline ending in appsink",
+    )
+    parser.add_argument("--camera", type=int, metavar="N", help="camera index (same as SOURCE N)")
+    parser.add_argument(
+        "--face",
+        type=int,
+        metavar="N",
+        help="with several faces, follow the N-th from the left (0-based; default: the largest)",
+    )
+    parser.add_argument(
+        "--min-face",
+        type=float,
+        default=48.0,
+        metavar="PX",
+        help="smallest face searched for, in px (BlazeFace box side; default 48): smaller is "
+        "slower to search",
+    )
     parser.add_argument(
         "--onset",
         help="onset: a frame number with VIDEO/--camera (skips spotting), else a face-crop image",
@@ -72,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="with --onset/--apex frame numbers: fused warp+normalise by the edge_preproc CUDA "
         "library (auto: when it is built and sees a GPU, else OpenCV)",
+    )
+    parser.add_argument(
+        "--max-frames", type=int, metavar="N", help="stop after N frames (cameras and streams)"
     )
     parser.add_argument("--events-out", type=Path, help="JSON-lines file (default: stdout)")
     parser.add_argument("--annotated-out", type=Path, help="write an annotated copy of the video")
@@ -172,6 +197,7 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
         AnnotatedVideo,
         EventClassifier,
         JsonLines,
+        PipelineConfig,
         VideoSource,
         make_depth_source,
         run_given,
@@ -180,18 +206,18 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
 
     bundle = Bundle.load(args.bundle)
     spec = bundle.spec
-    aligner = make_aligner(args.aligner, size=spec.preprocessing.size[0])
+    aligner = make_aligner(args.aligner, size=spec.preprocessing.size[0], min_face=args.min_face)
     depth = make_depth_source(
         args.depth, spec.preprocessing.size, spec.preprocessing.depth_range_mm
     )
     runner = make_runner(
         bundle, args.backend, args.precision, threads=args.threads, checkpoint=args.checkpoint
     )
-    source_arg = args.camera if args.camera is not None else args.video
+    source_arg = args.source_spec
     sink = JsonLines(args.events_out if args.events_out else sys.stdout)
     annotated = None
     try:
-        with runner, VideoSource(source_arg) as source:
+        with runner, VideoSource(source_arg, max_frames=args.max_frames) as source:
             classifier = EventClassifier(runner, spec)
             if onset is not None and apex is not None:
                 summary = run_given(
@@ -202,8 +228,9 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
                 if args.annotated_out:
                     annotated = AnnotatedVideo(args.annotated_out, source.fps)
                 summary = run_spotting(
-                    source, aligner, classifier, sink, annotated=annotated, depth=depth
-                )
+                    source, aligner, classifier, sink, annotated=annotated, depth=depth,
+                    config=PipelineConfig(face=args.face),
+                )  # fmt: skip
     finally:
         sink.close()
         if annotated is not None:
@@ -218,6 +245,17 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
         ),
         file=sys.stderr,
     )
+    upscale = summary.get("face_upscale")
+    if upscale is not None and upscale > MAX_UPSCALE:
+        print(
+            "edge-run: warning: the face was {:.0f} px wide, so the model's {} px input was "
+            "{:.1f}x upscaled, mostly interpolation (under {:.0f} px it is); micro-expressions "
+            "shrink with it: move the camera closer or use a longer lens".format(
+                summary["face_px"], spec.preprocessing.size[0], upscale,
+                summary["face_px"] * upscale / MAX_UPSCALE,
+            ),
+            file=sys.stderr,
+        )  # fmt: skip
     if not bundle.info.trained:
         print(
             "edge-run: note: this bundle holds an UNTRAINED demo model; labels are meaningless",
@@ -232,9 +270,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
     streaming = args.video is not None or args.camera is not None
     if args.video is not None and args.camera is not None:
-        parser.error("give either VIDEO or --camera N, not both")
+        parser.error("give either SOURCE or --camera N, not both")
+    if args.face is not None and args.face < 0:
+        parser.error(f"--face must be >= 0, got {args.face}")
+    if args.max_frames is not None and args.max_frames < 1:
+        parser.error(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.min_face < 16:
+        parser.error(f"--min-face must be >= 16 px, got {args.min_face}")
     if streaming and (args.onset is None) != (args.apex is None):
         parser.error("--onset and --apex go together")
+    if streaming:
+        try:
+            args.source_spec = parse_source(args.camera if args.camera is not None else args.video)
+        except EdgeBuildError as exc:
+            parser.error(str(exc))
     try:
         if streaming:
             onset = _frame_number(parser, "--onset", args.onset) if args.onset else None

@@ -1,8 +1,10 @@
 """The live loop: decode, register each clip once, spot onset/apex, classify, report.
 
-A clip starts on the first frame with a face; its registration (one similarity transform) is
-reused for every frame until a periodic re-check finds the face gone or moved, which ends the
-clip and starts the next. Events are classified as soon as the spotter confirms them.
+A `FaceTracker` follows one face (the largest, or `face`-th from the left): a full search
+acquires it, a window re-detection every few frames follows it. A clip starts when a face is
+acquired; its registration (one similarity transform) is reused for every frame until the
+tracked face is lost or has moved by `drift_px`, which ends the clip and starts the next.
+Events are classified as soon as the spotter confirms them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 
 from edge._lazy import require
 from edge.align.aligner import FaceAligner, NoFace, Registration
+from edge.align.detector import Detection
+from edge.align.tracker import FaceTracker, TrackedFace, TrackerConfig
 from edge.errors import EdgeBuildError
 from edge.frames import is_depth, role_indices
 from edge.pipeline.classifier import EventClassifier, EventPrediction
@@ -26,7 +30,11 @@ from edge.pipeline.roles import check_depth, event_frames, needed_frames
 from edge.pipeline.source import Frame, VideoSource
 from edge.pipeline.spotting import Spot, Spotter, motion_image
 
-__all__ = ["PipelineConfig", "StageTimer", "run_spotting", "run_given"]
+__all__ = ["PipelineConfig", "StageTimer", "run_spotting", "run_given", "crop_upscale"]
+
+#: Above this many crop pixels per image pixel (each way), most of the model's input is
+#: interpolated: at 2x, three of every four input pixels are made up between real ones.
+MAX_UPSCALE = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +43,33 @@ logger = logging.getLogger(__name__)
 class PipelineConfig:
     """Spotting and tracking settings (seconds, grey levels and crop pixels).
 
-    The registration is re-checked every `recheck_s`, and at once when the registered crop
-    differs from the clip's first crop by more than `lost_change` grey levels on average (the
-    face left or moved far): a micro-expression changes it by about one grey level.
+    The tracked face is re-detected every `track_s` and searched for in the whole frame every
+    `search_s` (and every `retry_s` while there is none); it is re-detected at once when the
+    registered crop differs from the clip's first crop by more than `lost_change` grey levels
+    on average (the face left or moved far): a micro-expression changes it by about one grey
+    level. A face that moved `drift_px` crop pixels since registration is registered anew.
     """
 
     half_window_s: float = 0.2
     z: float = 8.0
     min_motion: float = 0.5
-    recheck_s: float = 1.0
-    drift_px: float = 8.0
-    no_face_retry_frames: int = 3
+    track_s: float = 0.066
+    search_s: float = 5.0
+    retry_s: float = 0.1
+    drift_px: float = 16.0
     lost_change: float = 20.0
+    face: Optional[int] = None
+
+    def tracker(self, fps: float) -> TrackerConfig:
+        def frames(seconds: float) -> int:
+            return max(1, int(round(seconds * fps)))
+
+        return TrackerConfig(
+            track_every=frames(self.track_s),
+            search_every=frames(self.search_s),
+            retry_every=frames(self.retry_s),
+            face=self.face,
+        )
 
 
 class StageTimer:
@@ -71,13 +94,19 @@ def _rgb(bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _drift(current: Registration, new: Registration) -> float:
-    """Mean distance, in crop pixels, between the new landmarks and the registered ones."""
-    if len(current.points) == 0 or len(new.points) != len(current.points):
-        return 0.0
-    a = current.points @ current.matrix[:, :2].T + current.matrix[:, 2]
-    b = new.points @ current.matrix[:, :2].T + current.matrix[:, 2]
-    return float(np.linalg.norm(a - b, axis=1).mean())
+def crop_upscale(registration: Registration) -> float:
+    """Crop pixels per image pixel along each axis (the similarity transform's scale)."""
+    return float(np.sqrt(abs(np.linalg.det(registration.matrix[:, :2]))))
+
+
+def _drift(registration: Registration, then: Detection, now: Detection) -> float:
+    """How far the face moved since registration, in crop pixels (detector keypoints, or the
+    box corners for aligners whose detections have none)."""
+    if len(then.keypoints) and len(then.keypoints) == len(now.keypoints):
+        a, b = then.keypoints[:4], now.keypoints[:4]
+    else:
+        a, b = np.reshape(then.box, (2, 2)), np.reshape(now.box, (2, 2))
+    return float(np.linalg.norm(np.asarray(a) - b, axis=1).mean()) * crop_upscale(registration)
 
 
 def _frames(source: VideoSource, timer: StageTimer) -> Iterator[Frame]:
@@ -104,20 +133,25 @@ class _Run:
         self.config: PipelineConfig = config
         self.depth: Optional[DepthSource] = depth
         self.timer = StageTimer()
+        self.tracker = FaceTracker(aligner.faces(), config.tracker(source.fps))
+        self.face: Optional[TrackedFace] = None
+        self.registered: Optional[TrackedFace] = None
         self.registration: Optional[Registration] = None
         self.spotter: Optional[Spotter] = None
         self.clip = -1
-        self.checked_at = 0.0
         self.events = 0
         self.no_face_frames = 0
         self.no_face_start: Optional[Tuple[int, float, str]] = None
-        self.since_attempt = 0
+        self.face_sizes: Deque[float] = deque(maxlen=1000)
+        self.upscales: Deque[float] = deque(maxlen=1000)
+        self.small_warned = False
         self.crops: Deque[Tuple[int, float, np.ndarray]] = deque()
         self.reference: Optional[np.ndarray] = None
 
     # clips -------------------------------------------------------------------------------------
-    def start_clip(self, frame: Frame, registration: Registration) -> None:
+    def start_clip(self, frame: Frame, registration: Registration, face: TrackedFace) -> None:
         self.registration = registration
+        self.registered = face
         self.clip += 1
         self.spotter = Spotter(
             self.source.fps,
@@ -127,8 +161,20 @@ class _Run:
         )
         self.crops = deque(maxlen=8 * self.spotter.k + 4)
         self.reference = None
-        self.checked_at = frame.time_s
-        logger.info("clip %d starts at frame %d (%s)", self.clip, frame.index, registration.method)
+        upscale = crop_upscale(registration)
+        self.upscales.append(upscale)
+        logger.info(
+            "clip %d starts at frame %d (%s; face %.0f px, %s of %d)", self.clip, frame.index,
+            registration.method, face.size, face.choice, face.faces,
+        )  # fmt: skip
+        if upscale > MAX_UPSCALE and not self.small_warned:
+            self.small_warned = True
+            logger.warning(
+                "face is %.0f px wide at frame %d: the %d px model input is %.1fx upscaled, mostly "
+                "interpolation (faces under %.0f px are); move closer or use a longer lens",
+                face.size, frame.index, registration.size[0], upscale,
+                face.size * upscale / MAX_UPSCALE,
+            )  # fmt: skip
 
     def end_clip(self) -> None:
         if self.spotter is not None:
@@ -158,41 +204,40 @@ class _Run:
             self.no_face_start = None
 
     # per frame ---------------------------------------------------------------------------------
-    def register(self, frame: Frame) -> Union[Registration, NoFace]:
+    def register(self, frame: Frame, face: TrackedFace) -> Union[Registration, NoFace]:
         start = time.perf_counter_ns()
-        result = self.aligner.register(_rgb(frame.bgr))
+        result = self.aligner.register(frame.bgr, detection=face.detection, bgr=True)
         self.timer.add("register", start)
         return result
 
     def step(self, frame: Frame, *, force: bool = False) -> Optional[Registration]:
         """Keep or renew the clip's registration for this frame; None when there is no face."""
-        if self.registration is None:
-            self.since_attempt += 1
-            if (
-                self.no_face_start is not None
-                and self.since_attempt < self.config.no_face_retry_frames
-            ):
-                self.no_face(frame, self.no_face_start[2])
-                return None
-            self.since_attempt = 0
-            found = self.register(frame)
-            if isinstance(found, NoFace):
-                self.no_face(frame, found.reason)
-                return None
-            self.face_back(frame)
-            self.start_clip(frame, found)
-        elif force or frame.time_s - self.checked_at >= self.config.recheck_s:
-            self.checked_at = frame.time_s
-            found = self.register(frame)
-            if isinstance(found, NoFace):
+        start = time.perf_counter_ns()
+        face = self.face = self.tracker.update(frame.bgr, bgr=True, force=force)
+        self.timer.add("track", start)
+        if face is None:
+            if self.registration is not None:
                 self.end_clip()
-                self.no_face(frame, found.reason)
-                return None
-            drift = _drift(self.registration, found)
-            if drift > self.config.drift_px:
-                logger.info("face moved %.1f px at frame %d; re-registering", drift, frame.index)
-                self.end_clip()
-                self.start_clip(frame, found)
+            self.no_face(frame, self.tracker.reason)
+            return None
+        if face.fresh:
+            self.face_sizes.append(face.size)
+        new_track = self.registered is None or face.track != self.registered.track
+        if not new_track and self.registration is not None and self.registered is not None:
+            if not face.fresh:
+                return self.registration
+            drift = _drift(self.registration, self.registered.detection, face.detection)
+            if drift <= self.config.drift_px:
+                return self.registration
+            logger.info("face moved %.1f px at frame %d; re-registering", drift, frame.index)
+        if self.registration is not None:
+            self.end_clip()
+        found = self.register(frame, face)
+        if isinstance(found, NoFace):
+            self.no_face(frame, found.reason)
+            return None
+        self.face_back(frame)
+        self.start_clip(frame, found, face)
         return self.registration
 
     def process(self, frame: Frame) -> None:
@@ -230,6 +275,19 @@ class _Run:
             self.annotated.write(frame.bgr, registration.crop_corners())
             self.timer.add("annotate", start)
 
+    def face_record(self) -> Optional[Dict[str, Any]]:
+        """The followed face, for events: size in px, upscale into the crop, and which face."""
+        face, registration = self.face or self.registered, self.registration
+        if face is None or registration is None:
+            return None
+        return {
+            "px": round(face.size, 1),
+            "upscale": round(crop_upscale(registration), 3),
+            "followed": face.choice,
+            "faces": face.faces,
+            "track": face.track,
+        }
+
     def emit(self, spot: Spot) -> None:
         crops = {index: crop for index, _, crop in self.crops}
         frames = None
@@ -264,6 +322,7 @@ class _Run:
                 "scores": {k: round(v, 6) for k, v in prediction.scores.items()},
                 "motion": round(spot.magnitude, 4),
                 "threshold": round(spot.threshold, 4),
+                "face": self.face_record(),
                 **_extras(prediction, self.depth),
                 "timing_ms": timing,
             }
@@ -347,6 +406,10 @@ def run_spotting(
         clips=run.clip + 1,
         events=run.events,
         no_face_frames=run.no_face_frames,
+        face_px=round(float(np.median(run.face_sizes)), 1) if run.face_sizes else None,
+        face_upscale=round(float(np.median(run.upscales)), 3) if run.upscales else None,
+        searches=run.tracker.searches,
+        redetections=run.tracker.redetections,
         executor=classifier.executor,
     )
     sink.write(summary)
