@@ -253,11 +253,14 @@ def _run_precision(
     ref_expected: List[Dict[str, np.ndarray]],
     eval_feeds: List[Dict[str, np.ndarray]],
     frames0: Dict[str, np.ndarray],
+    runner_options: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     spec = bundle.spec
     out_name = spec.outputs[0].name
     tolerance = _parity_tolerance(bundle, precision)
-    runner = make_runner(bundle, args.backend, precision, threads=args.threads)
+    runner = make_runner(
+        bundle, args.backend, precision, threads=args.threads, **(runner_options or {})
+    )
     entry: Dict[str, Any] = {
         "precision": precision,
         "file": bundle.info.models[precision].file,
@@ -304,8 +307,17 @@ def _run_precision(
     return entry
 
 
-def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> Dict[str, Any]:
-    """Run every precision and return the result document (JSON-ready)."""
+def run(
+    args: argparse.Namespace,
+    argv: Sequence[str] = (),
+    *,
+    runner_options: Optional[Dict[str, Any]] = None,
+    command: str = "edge-bench",
+) -> Dict[str, Any]:
+    """Run every precision and return the result document (JSON-ready).
+
+    `runner_options` go to `edge.runtime.make_runner` (edge-engine check passes the TensorRT
+    module and CUDA runtime it has just built the engines with)."""
     for name in ("iterations", "warmup"):
         if getattr(args, name) < (1 if name == "iterations" else 0):
             raise EdgeBuildError(f"--{name} must be >= {1 if name == 'iterations' else 0}")
@@ -325,7 +337,9 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> Dict[str, Any]:
 
     environment = probe_environment()
     entries = [
-        _run_precision(bundle, p, args, ref_feeds, ref_expected, eval_feeds, frames0)
+        _run_precision(
+            bundle, p, args, ref_feeds, ref_expected, eval_feeds, frames0, runner_options
+        )
         for p in precisions
     ]
     reference_precision = REFERENCE_PRECISION if REFERENCE_PRECISION in precisions else None
@@ -351,7 +365,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] = ()) -> Dict[str, Any]:
         "kind": RESULT_KIND,
         "schema_version": RESULT_SCHEMA_VERSION,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": " ".join(["edge-bench"] + list(argv)),
+        "command": " ".join([command] + list(argv)),
         "bundle": {
             "path": str(args.bundle),
             "model": f"{spec.arch} {spec.variant}",

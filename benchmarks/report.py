@@ -309,6 +309,26 @@ def _power_table(result: Dict[str, Any]) -> Optional[Table]:
     return head, rows
 
 
+def _engine_table(result: Dict[str, Any]) -> Optional[Table]:
+    """`edge-engine check`: each precision's engine build on the device (absent elsewhere)."""
+    engines = result.get("engines")
+    if not engines:
+        return None
+    rows = []
+    for e in engines:
+        if e.get("built"):
+            fallback = e.get("gpu_fallback_layers") or []
+            rows.append([e["precision"], "built", e.get("file", "–"), _num(e.get("build_s"), 1),
+                         "{:.1f}".format(e.get("bytes", 0) / 2**20),
+                         ", ".join(fallback) if fallback else "–"])  # fmt: skip
+        else:
+            rows.append([e["precision"], "FAILED: " + str(e.get("error")), "–", "–", "–", "–"])
+    return (
+        ["precision", "build", "engine", "build s", "MiB", "DLA -> GPU fallback layers"],
+        rows,
+    )
+
+
 def _confusion_tables(result: Dict[str, Any]) -> List[Tuple[str, Table]]:
     names = _class_names(result)
     out = []
@@ -420,8 +440,12 @@ def _md_table(table: Table) -> str:
 def render_markdown(result: Dict[str, Any]) -> str:
     """The whole result as GitHub-flavoured Markdown (tables only, no images)."""
     bundle = result.get("bundle") or {}
-    parts = [f"# edge-bench: {bundle.get('model', 'model')}", ""]
+    tool = "edge-engine check" if result.get("engines") else "edge-bench"
+    parts = [f"# {tool}: {bundle.get('model', 'model')}", ""]
     parts += ["- " + line for line in _headline(result)]
+    engines = _engine_table(result)
+    if engines is not None:
+        parts += ["", "## Engines built on the device", "", _md_table(engines)]
     parts += [
         "",
         "## Precisions side by side (batch 1)",
@@ -630,6 +654,9 @@ def render_html(result: Dict[str, Any], plots: Optional[Sequence[Tuple[str, str]
     bundle = result.get("bundle") or {}
     title = f"edge-bench: {bundle.get('model', 'model')}"
     body = [f"<h1>{html.escape(title)}</h1>", _html_list(_headline(result))]
+    engines = _engine_table(result)
+    if engines is not None:
+        body += ["<h2>Engines built on the device</h2>", _html_table(engines)]
     body += ["<h2>Precisions side by side (batch 1)</h2>", _html_table(_summary_table(result))]
     if _labelled(result):
         body += ["<h2>Accuracy (Δ vs reference)</h2>", _html_table(_metrics_table(result))]

@@ -354,3 +354,76 @@ def test_int8_calibrates_on_a_dataset_layout(tmp_path):
     calibration = Bundle.load(out).manifest["quantization"]["calibration"]
     assert calibration["samples"] == 5 and calibration["source"].startswith("generic:")
     assert sorted(calibration["class_counts"]) == sorted(synth.CLASSES)
+
+
+def test_edge_engine_check_against_fake_tensorrt(demo_bundle, tmp_path, monkeypatch, capsys):
+    """`edge-engine check` on a real bundle: the fake TensorRT's engine runs the bundle's ONNX
+    (ONNX Runtime), so parity, accuracy, timing and the report come from real outputs."""
+    import shutil
+
+    from benchmarks import engine_check
+    from edge.bundle import write_manifest
+    from tests.trt.fake_cuda import FakeCudart
+    from tests.trt.ort_engine import ort_tensorrt
+
+    root = tmp_path / "bundle"
+    shutil.copytree(demo_bundle, root)
+    # an INT8 model TensorRT's parser rejects: reported, and the FP32 check still runs
+    (root / "model.int8.qdq.onnx").write_bytes(b"BROKEN-INT8")
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["models"]["int8"] = {"file": "model.int8.qdq.onnx", "precision": "int8"}
+    write_manifest(root, manifest)
+    fake = ort_tensorrt(Bundle.load(root), "10.3", broken_marker=b"BROKEN-INT8")
+    cudart = FakeCudart()
+    monkeypatch.setattr(engine_check, "load_tensorrt", lambda: fake)
+    monkeypatch.setattr(engine_check, "load_cudart", lambda: cudart)
+    out = tmp_path / "report"
+    timing = ["--duration", "0.3", "--warmup-ms", "20"]
+    argv = ["check", "--bundle", str(root), "--out", str(out), *timing]
+    assert engine_check.main(argv) == 1  # the INT8 engine failed
+    printed = capsys.readouterr().out
+    assert "int8 engine:" in printed and "edge-bench report" in printed
+
+    report = json.loads((out / "check.json").read_text())
+    assert (out / "check.md").is_file()
+    assert (out / "check.json").stat().st_size < 300_000  # small enough to send back
+    engines = {e["precision"]: e for e in report["engines"]}
+    assert engines["fp32"]["built"] and engines["fp32"]["key"]["compute_capability"] == "8.7"
+    assert not engines["int8"]["built"]
+    assert "TensorRT's ONNX parser failed" in engines["int8"]["error"]
+    assert report["passed"] is False and report["tensorrt"] == fake.__version__
+    (fp32,) = report["precisions"]
+    assert fp32["executor"].startswith(f"TensorRT {fake.__version__}")
+    assert fp32["parity"]["passed"] is True and fp32["parity"]["max_abs_error"] < 1e-4
+    assert fp32["accuracy"]["top1_agreement"] == 1.0
+    assert fp32["accuracy"]["logits"]["max_abs_error"] == 0.0
+    assert 0.0 <= fp32["accuracy"]["candidate"]["uar"] <= 1.0  # the validation set is labelled
+    (lat,) = fp32["latency"]
+    assert lat["iterations"] >= 10 and lat["measured_s"] >= 0.3 and lat["warmup_s"] >= 0.02
+    assert set(lat["stages"]) >= {"h2d", "compute", "d2h"}
+    assert report["settings"]["timing_rules"].startswith("trtexec: warm-up 20 ms")
+    assert "environment" in report and "jetson" in report["environment"]
+    # the engine is recorded in the bundle, whose hashes still verify
+    assert [e["precision"] for e in Bundle.load(root).manifest["engines"]] == ["fp32"]
+
+    # the host renders it
+    assert bench_main(["report", str(out / "check.json"), "--formats", "md"]) == 0
+    md = (out / "check.md").read_text()
+    assert "Engines built on the device" in md and "FAILED: " in md
+
+    # only FP32: everything passes
+    argv = ["check", "--bundle", str(root), "--precisions", "fp32", "--out", str(out), *timing]
+    assert engine_check.main(argv) == 0
+
+
+def test_edge_engine_usage_errors_exit_2_before_any_work(tmp_path, capsys):
+    from benchmarks import engine_check
+
+    for extra in (["--iterations", "0"], ["--precisions", "fp64"], ["--duration", "-1"]):
+        with pytest.raises(SystemExit) as info:
+            engine_check.main(["check", "--bundle", str(tmp_path / "none"), *extra])
+        assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        engine_check.main([])
+    assert info.value.code == 2
+    assert not (tmp_path / "none-check").exists()

@@ -1,7 +1,9 @@
-"""`python3 -m edge.cli.engine`: build a bundle's TensorRT engine on the Jetson.
+"""`python3 -m edge.cli.engine` (= `edge-engine build`): build a bundle's TensorRT engine on
+the Jetson. `edge-engine check` (benchmarks.engine_check) builds and checks every precision.
 
 Runs on the device's system Python (3.8 on JetPack 5) with numpy, TensorRT and cuda-python.
-Exit codes: 0 built; 1 a build error with a one-line reason; 2 usage error.
+Exit codes: 0 built; 1 a build error, or missing TensorRT / CUDA driver, with a one-line
+reason; 2 usage error.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from edge._lazy import is_available, require
+from edge._lazy import is_available
 from edge._trtcompat import caps_from_module
 from edge.bundle import Bundle
 from edge.engine import PRECISIONS, engine_from_bundle, plan_for_bundle, probe_device
-from edge.engine.device import load_cudart
+from edge.engine.device import load_cudart, load_tensorrt, require_cuda_driver
 from edge.errors import EdgeBuildError
 
 __all__ = ["add_arguments", "run", "main"]
@@ -39,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    trt = require("tensorrt", purpose="building engines")
+    trt = load_tensorrt()
     options = dict(
         workspace_mib=args.workspace_mib,
         optimization_level=args.opt_level,
@@ -52,7 +54,12 @@ def run(args: argparse.Namespace) -> int:
         )
         print(json.dumps(plan.to_dict(), indent=2))
         return 0
-    cudart = load_cudart() if is_available("cuda") else None
+    cudart = None
+    if is_available("cuda"):
+        cudart = load_cudart()
+        require_cuda_driver(cudart)  # TensorRT's builder needs it too: say so in one line
+    else:
+        log.warning("cuda-python is not installed: the engine key has no compute capability")
     device = probe_device(cudart=cudart)
     entry = engine_from_bundle(args.bundle, args.precision, trt=trt, device=device, **options)
     print(f"engine {args.bundle / entry['file']} ({entry['bytes']} bytes, {entry['build_s']} s)")
@@ -66,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, *, prog: str = "python3 -m edge.cli.engine") -> int:
     parser = argparse.ArgumentParser(
-        prog="python3 -m edge.cli.engine",
+        prog=prog,
         description="Build the TensorRT engine of a bundle on this device and record it in the "
         "bundle's manifest.",
     )
@@ -81,7 +88,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return run(args)
     except EdgeBuildError as exc:
-        print(f"edge.cli.engine: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
 
 

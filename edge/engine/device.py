@@ -14,9 +14,20 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from edge._lazy import require
-from edge.errors import EdgeBuildError
+from edge.errors import EdgeBuildError, MissingDependencyError
 
-__all__ = ["DeviceInfo", "probe_device", "parse_tegra_release", "load_cudart", "cuda_check"]
+__all__ = [
+    "DeviceInfo",
+    "probe_device",
+    "parse_tegra_release",
+    "load_cudart",
+    "load_tensorrt",
+    "require_cuda_driver",
+    "cuda_check",
+    "TENSORRT_HINT",
+    "CUDA_PYTHON_HINT",
+    "DRIVER_HINT",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +69,30 @@ def _jetpack(status: Optional[str]) -> Optional[str]:
     return None
 
 
+#: One line each, naming what to install; the device commands print them as they are.
+TENSORRT_HINT = (
+    "TensorRT's Python bindings are not installed: on a Jetson run `sudo apt install "
+    "python3-libnvinfer` (JetPack's TensorRT; it is not installable from PyPI)"
+)
+CUDA_PYTHON_HINT = (
+    "cuda-python is not installed: run `pip install 'mer-edge[jetson]'` (cuda-python 11.x for "
+    "JetPack 5, 12.x for JetPack 6, 13.x for JetPack 7)"
+)
+DRIVER_HINT = (
+    "no usable CUDA driver ({detail}): install the NVIDIA driver (on a Jetson it comes with "
+    "JetPack: `sudo apt install nvidia-jetpack`; elsewhere a driver for CUDA {cuda} or newer)"
+)
+
+
+def load_tensorrt() -> Any:
+    """`import tensorrt`, or MissingDependencyError with the one-line install hint."""
+    try:
+        import tensorrt  # noqa: F401  (JetPack's system package)
+    except ImportError as exc:
+        raise MissingDependencyError(f"{TENSORRT_HINT} ({exc})") from exc
+    return tensorrt
+
+
 def load_cudart() -> Any:
     """cuda-python's runtime module: `cuda.bindings.runtime`, else the older `cuda.cudart`."""
     try:
@@ -66,7 +101,51 @@ def load_cudart() -> Any:
         try:
             return require("cuda.cudart", purpose="TensorRT on the GPU")
         except ImportError:
-            raise first from None
+            raise MissingDependencyError(CUDA_PYTHON_HINT) from first
+
+
+def _error_name(err: Any) -> str:
+    name = getattr(err, "name", None)
+    return f"{name} ({int(getattr(err, 'value', err))})" if name else f"CUDA error {err}"
+
+
+def _runtime_version(cudart: Any) -> str:
+    """'13.0' from cudaRuntimeGetVersion (needs no driver), or a description when unknown."""
+    try:
+        err, version = cudart.cudaRuntimeGetVersion()
+        if int(getattr(err, "value", err)) == 0:
+            return f"{int(version) // 1000}.{int(version) % 1000 // 10}"
+    except Exception:  # an old or broken binding: the hint still names the driver
+        pass
+    return "your CUDA runtime"
+
+
+def require_cuda_driver(cudart: Any) -> int:
+    """The number of CUDA devices; MissingDependencyError naming the driver when there is none.
+
+    cuda-python imports without a driver; its first call then fails: with
+    cudaErrorInsufficientDriver (35) when libcuda is missing or too old, cudaErrorNoDevice (100)
+    without a GPU, or an exception when not even the CUDA runtime library can be loaded.
+    """
+    cuda = _runtime_version(cudart)
+    try:
+        result = cudart.cudaGetDeviceCount()
+    except Exception as exc:  # DynamicLibNotFoundError, RuntimeError: no libcudart/libcuda
+        raise MissingDependencyError(
+            DRIVER_HINT.format(detail=f"{type(exc).__name__}: {exc}", cuda=cuda)
+        ) from exc
+    if not isinstance(result, tuple):
+        result = (result, 0)
+    err, count = result[0], result[1]
+    if int(getattr(err, "value", err)) != 0:
+        raise MissingDependencyError(
+            DRIVER_HINT.format(detail="cudaGetDeviceCount: " + _error_name(err), cuda=cuda)
+        )
+    if not count:
+        raise MissingDependencyError(
+            DRIVER_HINT.format(detail="cudaGetDeviceCount found no GPU", cuda=cuda)
+        )
+    return int(count)
 
 
 def cuda_check(result: Any, call: str) -> Any:

@@ -39,6 +39,7 @@ def make_runner(
     threads: Optional[int] = None,
     checkpoint: Optional[str] = None,
     providers: Union[None, str, Sequence[str]] = "auto",
+    **trt_options: Any,
 ) -> Runner:
     """The Runner (not yet active) for one of `bundle`'s models on `backend`.
 
@@ -51,15 +52,19 @@ def make_runner(
         threads: ONNX Runtime intra-op threads (None: its default).
         checkpoint: for `torch` on a bundle built from a checkpoint: that checkpoint.
         providers: ONNX Runtime providers; "auto" takes CUDA where this build offers it.
+        trt_options: for `trt`: TrtRunner's `trt_module`, `cudart`, `device`, `cuda_graph`
+            (edge-engine check passes the TensorRT it has just built the engines with).
 
     Raises:
         EdgeBuildError: an unknown backend.
     """
     cls = runner_class(backend)
+    if trt_options and backend != "trt":
+        raise EdgeBuildError(f"{sorted(trt_options)} apply to the trt backend, not {backend!r}")
     if backend == "ort":
         return cls(bundle.onnx_path(precision), providers=providers, threads=threads)
     if backend == "torch":
         from edge.runtime.torch_runner import bundle_model
 
         return cls(lambda: bundle_model(bundle, checkpoint), bundle.spec)
-    return cls(bundle.root, precision=precision)
+    return cls(bundle.root, precision=precision, **trt_options)

@@ -18,7 +18,9 @@ class FakeCudart:
     cudaMemcpyKind = types.SimpleNamespace(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2)
     cudaStreamCaptureMode = types.SimpleNamespace(cudaStreamCaptureModeGlobal=0)
 
-    def __init__(self) -> None:
+    def __init__(self, *, device_count: int = 1, count_error: int = 0) -> None:
+        self.device_count = device_count
+        self.count_error = count_error  # e.g. 35, cudaErrorInsufficientDriver: no driver
         self.blocks: Dict[int, Any] = {}
         self.calls: List[Tuple[str, tuple]] = []
         self.freed: List[int] = []
@@ -33,6 +35,19 @@ class FakeCudart:
         self.blocks[address] = block
         self._log(name, size)
         return (0, address)
+
+    def cudaGetDeviceCount(self) -> Tuple[int, int]:
+        self._log("cudaGetDeviceCount")
+        return (self.count_error, 0 if self.count_error else self.device_count)
+
+    def cudaRuntimeGetVersion(self) -> Tuple[int, int]:
+        return (0, 13000)
+
+    def cudaGetDevice(self) -> Tuple[int, int]:
+        return (0, 0)
+
+    def cudaGetDeviceProperties(self, device: int) -> Tuple[int, Any]:
+        return (0, types.SimpleNamespace(major=8, minor=7, name=b"Orin (fake)"))
 
     def cudaMallocHost(self, size: int) -> Tuple[int, int]:
         return self._alloc("cudaMallocHost", size)

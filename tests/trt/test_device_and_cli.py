@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from edge.cli import engine as engine_cli
 from edge.engine import device_command, probe_device
 from edge.engine.device import parse_tegra_release
@@ -52,6 +54,69 @@ def test_engine_cli_without_tensorrt_says_how_to_install(tmp_path, capsys):
     code = engine_cli.main(["--bundle", str(tmp_path), "--precision", "int8"])
     assert code == 1
     assert "apt install python3-libnvinfer" in capsys.readouterr().err
+
+
+def test_missing_cuda_driver_is_one_line_naming_the_driver():
+    from edge.engine.device import require_cuda_driver
+    from edge.errors import MissingDependencyError
+    from tests.trt.fake_cuda import FakeCudart
+
+    assert require_cuda_driver(FakeCudart(device_count=2)) == 2
+    for cudart, detail in (
+        (FakeCudart(count_error=35), "cudaGetDeviceCount: CUDA error 35"),
+        (FakeCudart(device_count=0), "found no GPU"),
+    ):
+        with pytest.raises(MissingDependencyError) as info:
+            require_cuda_driver(cudart)
+        message = str(info.value)
+        assert "\n" not in message and detail in message
+        assert (
+            "install the NVIDIA driver" in message and "sudo apt install nvidia-jetpack" in message
+        )
+        assert "CUDA 13.0 or newer" in message
+
+    class NoLibrary(FakeCudart):
+        def cudaGetDeviceCount(self):
+            raise RuntimeError("libcudart.so.13: cannot open shared object file")
+
+    with pytest.raises(MissingDependencyError, match="RuntimeError: libcudart.so.13: cannot open"):
+        require_cuda_driver(NoLibrary())
+
+
+def test_real_cuda_python_without_a_driver_names_the_driver():
+    """cuda-python imports without a GPU; on this machine (no driver) its first call fails."""
+    pytest.importorskip("cuda.bindings.runtime")
+    from edge.engine.device import load_cudart, require_cuda_driver
+    from edge.errors import MissingDependencyError
+
+    cudart = load_cudart()
+    if ROOT.joinpath("/dev/nvidiactl").exists():
+        pytest.skip("a CUDA driver is present")
+    with pytest.raises(
+        MissingDependencyError, match="no usable CUDA driver .*install the NVIDIA driver"
+    ):
+        require_cuda_driver(cudart)
+
+
+def test_missing_tensorrt_and_cuda_python_are_one_line_each(monkeypatch, tmp_path, capsys):
+    from edge.engine.device import CUDA_PYTHON_HINT, load_cudart, load_tensorrt
+    from edge.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(MissingDependencyError, match="sudo apt install python3-libnvinfer"):
+        load_tensorrt()
+    for name in ("cuda", "cuda.bindings", "cuda.bindings.runtime", "cuda.cudart"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(MissingDependencyError) as info:
+        load_cudart()
+    assert str(info.value) == CUDA_PYTHON_HINT
+    assert "pip install 'mer-edge[jetson]'" in CUDA_PYTHON_HINT
+
+    from benchmarks import engine_check
+
+    assert engine_check.main(["check", "--bundle", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sudo apt install python3-libnvinfer" in err[0]
 
 
 BLOCK = """
