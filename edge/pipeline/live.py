@@ -408,6 +408,7 @@ def run_spotting(
         no_face_frames=run.no_face_frames,
         face_px=round(float(np.median(run.face_sizes)), 1) if run.face_sizes else None,
         face_upscale=round(float(np.median(run.upscales)), 3) if run.upscales else None,
+        followed=run.registered.choice if run.registered is not None else None,
         searches=run.tracker.searches,
         redetections=run.tracker.redetections,
         executor=classifier.executor,
