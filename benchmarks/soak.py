@@ -59,6 +59,7 @@ def soak(bundle: Path, video: Path, events: Path, aligner: str) -> Dict[str, obj
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from benchmarks.bench_align import match_events
     from calib.video import write_test_video
 
     parser = argparse.ArgumentParser(prog="soak", description=__doc__.split("\n\n")[0])
@@ -114,6 +115,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             summary["realtime_factor"], summary["executor"],
         )
     )  # fmt: skip
+    planted = [e.apex for e in video.events]
+    found = [r["apex_frame"] for r in result["records"] if r["type"] == "event"]
+    hits, false = match_events(planted, found)
+    print(f"events: {hits} of {len(planted)} planted found within 10 frames, {false} false")
     print(
         f"RSS: start (t={first[0]:.0f} s) {first[1] / 1024:.1f} MiB, end (t={last[0]:.0f} s) "
         f"{last[1] / 1024:.1f} MiB, growth {growth:+.2%}, peak {peak / 1024:.1f} MiB; "

@@ -49,6 +49,8 @@ BANDS: Dict[str, Tuple[float, float]] = {
 }
 #: A face needs some context around its box to be found: tiles overlap by this many boxes.
 CONTEXT = 1.5
+#: Score above which a short-range detection on the whole frame is taken without refinement.
+SURE = 0.8
 #: A tracked face is looked for in a square this many box sides wide, centred on it (the
 #: box is then 0.4 of the short-range input, the middle of its band).
 ROI_SCALE = 2.5
@@ -157,6 +159,13 @@ class FaceSearch:
         for step, (name, regions) in enumerate(steps, 1):
             detector = self.short if name == SHORT_RANGE.name else self.tiler
             found.extend(detector.detect(image, regions, bgr=bgr))
+            if first_hit and name == SHORT_RANGE.name:
+                # A confident close-up needs no second look (the false head-and-shoulders
+                # boxes scored 0.53-0.65): image mode keeps its one-call cost.
+                side = max(width, height)
+                sure = [d for d in found if d.score >= SURE and d.size >= BANDS[name][0] * side]
+                if sure:
+                    return sorted(sure, key=lambda d: -d.size)
             if (first_hit and found) or step == len(steps):
                 refined = self.refine(image, _merge(found), bgr=bgr)
                 if refined or step == len(steps):

@@ -53,7 +53,7 @@ class PipelineConfig:
     half_window_s: float = 0.2
     z: float = 8.0
     min_motion: float = 0.5
-    track_s: float = 0.066
+    track_s: float = 0.1
     search_s: float = 5.0
     retry_s: float = 0.1
     drift_px: float = 16.0

@@ -38,8 +38,8 @@ def test_small_face_in_1080p_is_followed_and_warned_about(bundle_dir, far_1080p,
     assert summary["frames"] == far_1080p.frames
     assert summary["no_face_frames"] <= 0.02 * far_1080p.frames  # found in >= 98% of frames
     assert 50 <= summary["face_px"] <= 80 and summary["face_upscale"] > 2.0
-    # searched a handful of times, re-detected in a window on every other frame
-    assert summary["searches"] <= 3 and summary["redetections"] >= far_1080p.frames // 3
+    # searched a handful of times, re-detected in a window every third frame
+    assert summary["searches"] <= 3 and summary["redetections"] >= far_1080p.frames // 4
     for event in (r for r in records if r["type"] == "event"):
         assert 50 <= event["face"]["px"] <= 80 and event["face"]["followed"] == "only"
     assert "mostly interpolation" in captured.err and "px wide" in captured.err
