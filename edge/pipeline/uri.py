@@ -100,7 +100,7 @@ def parse_source(
     raw = str(text).strip()
     if not raw:
         raise EdgeBuildError("empty video source")
-    if "!" in raw:
+    if "!" in raw and not Path(raw).is_file():
         if "appsink" not in raw:
             raise EdgeBuildError(
                 f"GStreamer pipeline {raw!r}: it must end in an appsink for OpenCV to read it"

@@ -74,6 +74,12 @@ def test_bad_sources_are_clear_errors(given, message):
         parse_source(given)
 
 
+def test_an_existing_file_is_a_file_whatever_its_name(tmp_path):
+    odd = tmp_path / "take 2 ! final.mp4"
+    odd.write_bytes(b"")
+    assert parse_source(str(odd)).kind == "file"
+
+
 def test_pipeline_strings():
     assert csi_pipeline(0) == CSI0
     wide = csi_pipeline(1, width=1920, height=1080, fps=60, flip=2)
