@@ -459,6 +459,7 @@ def run_given(
     t0 = timer.add("register", t0)
     if isinstance(registration, NoFace):
         raise EdgeBuildError(f"{source.name}: frame {onset}: {registration.reason}")
+    box = registration.box
     fused = preprocessor is not None and registration.method != "precropped"
     normalized: Dict[str, np.ndarray] = {}
     if fused:
@@ -506,6 +507,10 @@ def run_given(
             "apex_time_s": round(kept[apex].time_s, 4),
             "label": prediction.label,
             "scores": {k: round(v, 6) for k, v in prediction.scores.items()},
+            "face": {
+                "px": round(max(box[2] - box[0], box[3] - box[1]), 1),
+                "upscale": round(crop_upscale(registration), 3),
+            },
             **_extras(prediction, depth),
             "timing_ms": timing,
         }

@@ -101,6 +101,7 @@ def test_given_onset_and_apex_frames_skip_spotting(bundle_dir, video_gap, capsys
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     (event,) = _events(records)
     assert event["source"] == "given" and (event["onset_frame"], event["apex_frame"]) == (20, 25)
+    assert 80 <= event["face"]["px"] <= 120 and event["face"]["upscale"] > 1.0  # 160 px face_px
     assert records[-1]["frames"] == 26  # decoding stops at the apex
 
 
