@@ -19,6 +19,7 @@ from edge.align.aligner import (
     align_clip,
     make_aligner,
 )
+from edge.align.event import RegisteredEvent, register_depth, register_event, warp_event
 from edge.align.search import FaceSearch
 from edge.align.template import warp_depth
 from edge.align.tracker import FaceTracker, TrackedFace, TrackerConfig
@@ -35,7 +36,11 @@ __all__ = [
     "Registration",
     "TrackedFace",
     "TrackerConfig",
+    "RegisteredEvent",
     "align_clip",
     "make_aligner",
+    "register_depth",
+    "register_event",
     "warp_depth",
+    "warp_event",
 ]

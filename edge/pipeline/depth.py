@@ -16,7 +16,7 @@ import numpy as np
 
 from edge._lazy import require
 from edge.align.aligner import Registration
-from edge.align.template import warp_depth
+from edge.align.event import register_depth
 from edge.depth import face_depth_proxy, relative_depth
 from edge.errors import EdgeBuildError
 
@@ -82,9 +82,7 @@ class FolderDepth(DepthSource):
             raise EdgeBuildError(
                 f"video frame {index} has no depth image ({len(self.files)} in the depth folder)"
             )
-        depth = read_depth_image(self.files[index])
-        warped = warp_depth(depth, registration.matrix, registration.size)
-        return relative_depth(warped, self.range_mm)
+        return register_depth(read_depth_image(self.files[index]), registration, self.range_mm)
 
 
 def _numeric_key(path: Path):

@@ -20,6 +20,7 @@ import numpy as np
 from edge._lazy import require
 from edge.align.aligner import FaceAligner, NoFace, Registration
 from edge.align.detector import Detection
+from edge.align.event import warp_event
 from edge.align.tracker import FaceTracker, TrackedFace, TrackerConfig
 from edge.errors import EdgeBuildError
 from edge.frames import is_depth, role_indices
@@ -483,7 +484,8 @@ def run_given(
                 normalized[role] = by_index[index]
         crops: Dict[int, np.ndarray] = {}
     else:
-        crops = {i: _rgb(aligner.warp(kept[i].bgr, registration)) for i in sorted(kept)}
+        warped = warp_event(aligner, registration, {i: kept[i].bgr for i in sorted(kept)})
+        crops = {i: _rgb(crop) for i, crop in warped.items()}
     timer.add("align+normalize" if fused else "align", t0)
     crop = (lambda i: _FUSED) if fused else crops.get
     frames = event_frames(classifier.spec, onset, apex, crop, registration, depth)
