@@ -43,7 +43,7 @@ from edge.preprocess import prepare_inputs
 from edge.runtime import make_runner
 from edge.spec import ModelSpec
 
-__all__ = ["main", "build_parser", "build_report_parser", "run", "load_eval_data", "EvalData"]
+__all__ = ["main", "build_parser", "run", "load_eval_data", "EvalData"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
         "accuracy loss against FP32 and their latency, and write JSON/Markdown/HTML reports.",
         epilog="Re-render a result JSON (e.g. from a Jetson): edge-bench report RESULT.json --out DIR",
     )
-    parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--bundle", type=Path, help="bundle directory (required to benchmark)")
+    commands = parser.add_subparsers(dest="command", metavar="report")
+    _add_report_arguments(
+        commands.add_parser(
+            "report",
+            help="re-render a result JSON",
+            description="Render a result JSON written by edge-bench (on this machine or a "
+            "Jetson) as Markdown and a self-contained HTML page.",
+        )
+    )
     parser.add_argument(
         "--precisions",
         "--precision",
@@ -131,18 +140,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_report_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edge-bench report",
-        description="Render a result JSON written by edge-bench (on this machine or a Jetson) as "
-        "Markdown and a self-contained HTML page.",
-    )
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("result", type=Path)
     parser.add_argument(
-        "--out", type=Path, default=None, help="default: the directory of RESULT.json"
+        "--out",
+        dest="report_out",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="default: the directory of RESULT.json",
     )
-    parser.add_argument("--formats", default="md,html", help="comma-separated from md,html,json")
-    return parser
+    parser.add_argument(
+        "--formats",
+        dest="report_formats",
+        metavar="FORMATS",
+        default="md,html",
+        help="comma-separated from md,html,json",
+    )
 
 
 # data ----------------------------------------------------------------------------------------
@@ -451,12 +465,11 @@ def _print_summary(result: Dict[str, Any]) -> None:
         print(f"  skipped  {line}")
 
 
-def _main_report(argv: List[str]) -> int:
-    args = build_report_parser().parse_args(argv)
+def _main_report(args: argparse.Namespace) -> int:
     try:
         result = load_result(args.result)
-        out = args.out if args.out is not None else args.result.parent
-        formats = _csv(args.formats)
+        out = args.report_out if args.report_out is not None else args.result.parent
+        formats = _csv(args.report_formats)
         written = write_reports(result, out, formats=formats, stem=args.result.stem)
     except EdgeBuildError as exc:
         print(f"edge-bench report: error: {exc}", file=sys.stderr)
@@ -468,9 +481,12 @@ def _main_report(argv: List[str]) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["report"]:
-        return _main_report(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        return _main_report(args)
+    if args.bundle is None:
+        parser.error("the following arguments are required: --bundle")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="edge-bench: %(levelname)s: %(message)s",

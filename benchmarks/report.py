@@ -4,6 +4,10 @@ A result written on a Jetson (numpy only, no matplotlib) is re-rendered on a hos
 `edge-bench report RESULT.json`. The HTML page is self-contained: inline CSS, plots as
 base64 PNGs drawn with matplotlib's Agg canvas (no pyplot state, no display, no network).
 Speed-ups are ratios between precisions of the same result, never across runs.
+
+Both views render one list of blocks (`report_blocks`), so the HTML mirrors the Markdown by
+construction. A template engine (Jinja2) would add a dependency to a module that renders
+Markdown on the Jetson's system Python, for what is a dozen lines of rendering per format.
 """
 
 from __future__ import annotations
@@ -437,41 +441,65 @@ def _md_table(table: Table) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(result: Dict[str, Any]) -> str:
-    """The whole result as GitHub-flavoured Markdown (tables only, no images)."""
+# One document, two renderings ------------------------------------------------------------------
+#: A report block: ("h", level, text), ("list", lines), ("table", table), ("caption", text) or
+#: ("figure", caption, base64 PNG). Markdown and HTML render the same blocks, so the two reports
+#: cannot drift apart.
+Block = Tuple[Any, ...]
+
+
+def report_blocks(
+    result: Dict[str, Any], plots: Optional[Sequence[Tuple[str, str]]] = None
+) -> List[Block]:
+    """The report's structure; with `plots` (HTML) they replace the confusion tables."""
     bundle = result.get("bundle") or {}
     tool = "edge-engine check" if result.get("engines") else "edge-bench"
-    parts = [f"# {tool}: {bundle.get('model', 'model')}", ""]
-    parts += ["- " + line for line in _headline(result)]
+    blocks: List[Block] = [("h", 1, f"{tool}: {bundle.get('model', 'model')}")]
+    blocks.append(("list", _headline(result)))
     engines = _engine_table(result)
     if engines is not None:
-        parts += ["", "## Engines built on the device", "", _md_table(engines)]
-    parts += [
-        "",
-        "## Precisions side by side (batch 1)",
-        "",
-        _md_table(_summary_table(result)),
-    ]
+        blocks += [("h", 2, "Engines built on the device"), ("table", engines)]
+    blocks += [("h", 2, "Precisions side by side (batch 1)"), ("table", _summary_table(result))]
     if _labelled(result):
-        parts += ["", "## Accuracy (Δ vs reference)", "", _md_table(_metrics_table(result))]
-        parts += ["", "### Per-class recall", "", _md_table(_recall_table(result))]
+        blocks += [("h", 2, "Accuracy (Δ vs reference)"), ("table", _metrics_table(result))]
+        blocks += [("h", 3, "Per-class recall"), ("table", _recall_table(result))]
     for title, table in (
         ("Stage breakdown (mean, batch 1)", _stage_table(result)),
         ("Batch sizes", _batch_table(result)),
         ("Power (mean per rail over each precision's timing run)", _power_table(result)),
     ):
         if table is not None:
-            parts += ["", f"## {title}", "", _md_table(table)]
-    confusions = _confusion_tables(result)
-    if confusions:
-        parts += ["", "## Confusion matrices"]
-        for title, table in confusions:
-            parts += ["", f"**{title}**", "", _md_table(table)]
+            blocks += [("h", 2, title), ("table", table)]
+    if plots is None:
+        confusions = _confusion_tables(result)
+        if confusions:
+            blocks.append(("h", 2, "Confusion matrices"))
+            for title, table in confusions:
+                blocks += [("caption", title), ("table", table)]
+    elif plots:
+        blocks.append(("h", 2, "Plots"))
+        blocks += [("figure", caption, png) for caption, png in plots]
     skipped = result.get("skipped") or []
     if skipped:
-        parts += ["", "## Skipped", ""] + [f"- {s}" for s in skipped]
-    parts += ["", "## Environment", ""] + ["- " + line for line in _environment_lines(result)]
-    return "\n".join(parts) + "\n"
+        blocks += [("h", 2, "Skipped"), ("list", list(skipped))]
+    blocks += [("h", 2, "Environment"), ("list", _environment_lines(result))]
+    return blocks
+
+
+def render_markdown(result: Dict[str, Any]) -> str:
+    """The whole result as GitHub-flavoured Markdown (tables only, no images)."""
+    chunks: List[str] = []
+    for block in report_blocks(result):
+        kind = block[0]
+        if kind == "h":
+            chunks.append("#" * block[1] + " " + block[2])
+        elif kind == "list":
+            chunks.append("\n".join("- " + line for line in block[1]))
+        elif kind == "caption":
+            chunks.append(f"**{block[1]}**")
+        elif kind == "table":
+            chunks.append(_md_table(block[1]))
+    return "\n\n".join(chunks) + "\n"
 
 
 # plots ------------------------------------------------------------------------------------------
@@ -651,34 +679,23 @@ def render_html(result: Dict[str, Any], plots: Optional[Sequence[Tuple[str, str]
     """One self-contained page: tables and the plots as data: URIs."""
     if plots is None:
         plots = render_plots(result)
-    bundle = result.get("bundle") or {}
-    title = f"edge-bench: {bundle.get('model', 'model')}"
-    body = [f"<h1>{html.escape(title)}</h1>", _html_list(_headline(result))]
-    engines = _engine_table(result)
-    if engines is not None:
-        body += ["<h2>Engines built on the device</h2>", _html_table(engines)]
-    body += ["<h2>Precisions side by side (batch 1)</h2>", _html_table(_summary_table(result))]
-    if _labelled(result):
-        body += ["<h2>Accuracy (Δ vs reference)</h2>", _html_table(_metrics_table(result))]
-        body += ["<h3>Per-class recall</h3>", _html_table(_recall_table(result))]
-    for heading, table in (
-        ("Stage breakdown (mean, batch 1)", _stage_table(result)),
-        ("Batch sizes", _batch_table(result)),
-        ("Power (mean per rail over each precision's timing run)", _power_table(result)),
-    ):
-        if table is not None:
-            body += [f"<h2>{html.escape(heading)}</h2>", _html_table(table)]
-    if plots:
-        body.append("<h2>Plots</h2>")
-        for caption, png in plots:
+    blocks = report_blocks(result, plots)
+    title = blocks[0][2]  # the page's <h1>
+    body = []
+    for block in blocks:
+        kind = block[0]
+        if kind == "h":
+            body.append(f"<h{block[1]}>{html.escape(block[2])}</h{block[1]}>")
+        elif kind == "list":
+            body.append(_html_list(block[1]))
+        elif kind == "table":
+            body.append(_html_table(block[1]))
+        elif kind == "figure":
+            caption = html.escape(block[1])
             body.append(
-                f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                f'<figure><img alt="{caption}" src="data:image/png;base64,{block[2]}">'
+                f"<figcaption>{caption}</figcaption></figure>"
             )
-    skipped = result.get("skipped") or []
-    if skipped:
-        body += ["<h2>Skipped</h2>", _html_list(skipped)]
-    body += ["<h2>Environment</h2>", _html_list(_environment_lines(result))]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
