@@ -73,6 +73,7 @@ import numpy as np
 from edge._lazy import require
 from edge.errors import ExportError
 from edge.export import validate_onnx
+from edge.lint.qdq import consumers, producers
 
 __all__ = [
     "CONVERTER",
@@ -152,16 +153,9 @@ class Fp16Result:
         }
 
 
-def _producers(graph: Any) -> Dict[str, Any]:
-    return {out: node for node in graph.node for out in node.output}
-
-
-def _consumers(graph: Any) -> Dict[str, List[Any]]:
-    found: Dict[str, List[Any]] = {}
-    for node in graph.node:
-        for name in node.input:
-            found.setdefault(name, []).append(node)
-    return found
+def _consumer_nodes(model: Any) -> Dict[str, List[Any]]:
+    """The nodes reading each tensor (the Q/DQ lint's index, without input positions)."""
+    return {name: [node for node, _ in pairs] for name, pairs in consumers(model).items()}
 
 
 def _only(nodes: Sequence[Any], op_type: str) -> Optional[Any]:
@@ -176,8 +170,8 @@ def decomposed_layernorm_nodes(model: Any) -> List[List[str]]:
     caught. Returns one list of seven names per LayerNorm found.
     """
     graph = model.graph
-    producer = _producers(graph)
-    consumer = _consumers(graph)
+    producer = producers(model)
+    consumer = _consumer_nodes(model)
     chains = []
     for pow_node in graph.node:
         if pow_node.op_type != "Pow":
@@ -232,7 +226,7 @@ def _split_shared_initializers(model: Any, blocked: Set[str], onnx: Any) -> None
     """Give blocked consumers their own copy of a float initializer converted nodes also read."""
     graph = model.graph
     floats = {t.name: t for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
-    users = _consumers(graph)
+    users = _consumer_nodes(model)
     for name, tensor in floats.items():
         nodes = users.get(name, [])
         kept = [n for n in nodes if n.name in blocked]
@@ -283,7 +277,7 @@ def _drop_cast_round_trips(model: Any, onnx: Any) -> int:
     to_float = onnx.TensorProto.FLOAT
     removed = 0
     while True:
-        users = _consumers(graph)
+        users = _consumer_nodes(model)
         drop: Set[int] = set()
         rename: Dict[str, str] = {}
         for node in graph.node:
@@ -324,7 +318,7 @@ def _restore_fp32_outputs(source: Any, converted: Any, onnx: Any) -> None:
         for o in source.graph.output
         if o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     }
-    producer = _producers(converted.graph)
+    producer = producers(converted)
     for output in converted.graph.output:
         tensor_type = output.type.tensor_type
         if output.name not in wanted or tensor_type.elem_type != onnx.TensorProto.FLOAT16:

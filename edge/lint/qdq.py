@@ -33,6 +33,11 @@ def constants(model: Any) -> Dict[str, np.ndarray]:
     return values
 
 
+def producers(model: Any) -> Dict[str, Any]:
+    """The node writing each tensor."""
+    return {out: node for node in model.graph.node for out in node.output}
+
+
 def consumers(model: Any) -> Dict[str, List[Tuple[Any, int]]]:
     """(node, input index) pairs reading each tensor."""
     users: Dict[str, List[Tuple[Any, int]]] = {}
