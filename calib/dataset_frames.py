@@ -152,7 +152,7 @@ def prepare_samples(
         folder = Path(s.frame_dir)
         stamps.append([s.sample_id, s.onset, s.apex, folder.is_dir() and folder.stat().st_mtime])
     key = cache_key({
-        "source": source, "samples": stamps, "alignment": alignment,
+        "source": source, "samples": stamps, "alignment": alignment, "registered_on": "onset",
         "classes": list(spec.class_names), "preprocessing": spec.preprocessing.to_dict(),
     })  # fmt: skip
 
