@@ -242,24 +242,21 @@ def write_manifest(directory: PathLike, manifest: Union[Manifest, Mapping[str, A
     return manifest.write(directory)
 
 
-def _is_bundle(path: Path) -> bool:
-    return (path / MANIFEST_NAME).is_file()
-
-
 @contextlib.contextmanager
-def staged_directory(target: PathLike) -> Iterator[Path]:
+def staged_directory(target: PathLike, *, marker: str = MANIFEST_NAME) -> Iterator[Path]:
     """Yield an empty staging directory that becomes `target` only if the block succeeds.
 
-    An existing `target` is replaced only when it is itself a bundle (it has a manifest); any
-    other existing, non-empty directory is refused so user files are never overwritten.
+    An existing `target` is replaced only when it holds `marker` (a bundle's manifest, a Triton
+    model's config.pbtxt); any other existing, non-empty directory is refused so user files are
+    never overwritten.
     """
     target = Path(target).resolve()
     if target.exists():
         if not target.is_dir():
             raise BundleError(f"{target}: exists and is not a directory")
-        if any(target.iterdir()) and not _is_bundle(target):
+        if any(target.iterdir()) and not (target / marker).is_file():
             raise BundleError(
-                f"{target}: directory exists, is not empty and holds no {MANIFEST_NAME}; choose another --out "
+                f"{target}: directory exists, is not empty and holds no {marker}; choose another --out "
                 "or remove it"
             )
     target.parent.mkdir(parents=True, exist_ok=True)

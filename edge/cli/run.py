@@ -2,7 +2,8 @@
 
 - `edge-run --bundle DIR VIDEO | --camera N`: decode with OpenCV, register the face once per
   clip, spot onset/apex (or take `--onset F --apex F` frame numbers), classify each event and
-  write JSON lines (stdout or `--events-out`), optionally an annotated video.
+  write JSON lines (stdout or `--events-out FILE`), or publish them to an MQTT broker
+  (`--events-out mqtt://HOST:PORT/TOPIC`, the fleet extra), optionally an annotated video.
 - `edge-run --bundle DIR --onset A.png --apex B.png`: classify one pair of registered crops
   (like CASME II's `Cropped` frames); a model that reads only the apex (AFNet-M) takes
   `--apex B.png`.
@@ -26,6 +27,7 @@ import numpy as np
 from edge.bundle import Bundle
 from edge.classify import classify_pair, read_frame
 from edge.errors import EdgeBuildError
+from edge.fleet.mqtt import is_mqtt_url, parse_mqtt_url
 from edge.pipeline.live import MAX_UPSCALE
 from edge.pipeline.uri import parse_source
 from edge.runtime import make_runner
@@ -98,7 +100,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-frames", type=int, metavar="N", help="stop after N frames (cameras and streams)"
     )
-    parser.add_argument("--events-out", type=Path, help="JSON-lines file (default: stdout)")
+    parser.add_argument(
+        "--events-out",
+        help="JSON-lines file, or mqtt[s]://HOST[:PORT]/TOPIC to publish each record with QoS 1 "
+        "(default: stdout)",
+    )
+    mqtt = parser.add_argument_group(
+        "MQTT (--events-out mqtt://...)",
+        "credentials and TLS files may also come from EDGE_MQTT_USERNAME, EDGE_MQTT_PASSWORD, "
+        "EDGE_MQTT_CA_FILE, EDGE_MQTT_CERT_FILE and EDGE_MQTT_KEY_FILE",
+    )
+    mqtt.add_argument("--mqtt-username", help="broker user name")
+    mqtt.add_argument(
+        "--mqtt-password-file", help="file holding the broker password (never on the command line)"
+    )
+    mqtt.add_argument("--mqtt-ca", help="CA bundle for mqtts:// (default: the system's)")
+    mqtt.add_argument("--mqtt-cert", help="client certificate for mqtts://")
+    mqtt.add_argument("--mqtt-key", help="client key for mqtts://")
+    mqtt.add_argument(
+        "--mqtt-source", help="the 'source' field of every record (default: host name)"
+    )
+    mqtt.add_argument(
+        "--mqtt-outage-s",
+        type=float,
+        default=60.0,
+        help="how long records are buffered and retried while the broker is away before "
+        "edge-run fails (default %(default)s)",
+    )
+    mqtt.add_argument(
+        "--mqtt-buffer",
+        type=int,
+        default=10000,
+        help="most records held for an absent broker (default %(default)s)",
+    )
     parser.add_argument("--annotated-out", type=Path, help="write an annotated copy of the video")
     parser.add_argument("--threads", type=int, help="inference threads (ONNX Runtime)")
     parser.add_argument("--checkpoint", help="checkpoint for --backend torch on a trained bundle")
@@ -191,12 +225,35 @@ def _fused_preprocessor(kind: str):
     return None if isinstance(pre, OpenCVPreprocessor) else pre
 
 
+def _events_sink(args: argparse.Namespace):
+    """A JSON-lines file or stdout, or an MQTT publisher (connected before any frame is read)."""
+    from edge.pipeline import JsonLines
+
+    if args.mqtt_target is None:
+        return JsonLines(Path(args.events_out) if args.events_out else sys.stdout)
+    from edge.fleet.mqtt import MqttAuth, MqttEvents
+
+    auth = MqttAuth.resolve(
+        username=args.mqtt_username,
+        password_file=args.mqtt_password_file,
+        ca_file=args.mqtt_ca,
+        cert_file=args.mqtt_cert,
+        key_file=args.mqtt_key,
+    )
+    return MqttEvents(
+        args.mqtt_target,
+        auth,
+        buffer=args.mqtt_buffer,
+        outage_s=args.mqtt_outage_s,
+        source=args.mqtt_source,
+    )
+
+
 def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[int]) -> int:
     from edge.align import make_aligner
     from edge.pipeline import (
         AnnotatedVideo,
         EventClassifier,
-        JsonLines,
         PipelineConfig,
         VideoSource,
         make_depth_source,
@@ -214,7 +271,7 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
         bundle, args.backend, args.precision, threads=args.threads, checkpoint=args.checkpoint
     )
     source_arg = args.source_spec
-    sink = JsonLines(args.events_out if args.events_out else sys.stdout)
+    sink = _events_sink(args)
     annotated = None
     try:
         with runner, VideoSource(source_arg, max_frames=args.max_frames) as source:
@@ -235,6 +292,11 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
         sink.close()
         if annotated is not None:
             annotated.close()
+    if getattr(sink, "target", None) is not None:
+        print(
+            f"edge-run: {sink.published} record(s) acknowledged by {sink.target.describe()}",
+            file=sys.stderr,
+        )
     print(
         "edge-run: {} frames ({} corrupt), {} event(s), {:.2f}x real time [{}]".format(
             summary["frames"],
@@ -284,6 +346,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             args.source_spec = parse_source(args.camera if args.camera is not None else args.video)
         except EdgeBuildError as exc:
             parser.error(str(exc))
+    args.mqtt_target = None
+    if args.events_out and is_mqtt_url(args.events_out):
+        try:
+            args.mqtt_target = parse_mqtt_url(args.events_out)
+        except ValueError as exc:
+            parser.error(f"--events-out: {exc}")
+        if args.mqtt_buffer < 1 or args.mqtt_outage_s <= 0:
+            parser.error("--mqtt-buffer must be >= 1 and --mqtt-outage-s > 0")
     try:
         if streaming:
             onset = _frame_number(parser, "--onset", args.onset) if args.onset else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from edge.engine.adapter import BuildOutput, apply_plan
 from edge.engine.build import (
     device_command,
+    engine_for_device,
     engine_from_bundle,
     find_engine,
     plan_for_bundle,
@@ -29,6 +30,7 @@ __all__ = [
     "apply_plan",
     "device_command",
     "engine_file",
+    "engine_for_device",
     "engine_from_bundle",
     "engine_key",
     "find_engine",

@@ -26,6 +26,7 @@ from edge.errors import BundleError, IncompatibleEngineError
 __all__ = [
     "device_command",
     "engine_from_bundle",
+    "engine_for_device",
     "find_engine",
     "plan_for_bundle",
     "record_engine",
@@ -200,3 +201,11 @@ def find_engine(
             bundle_dir, precision, current.describe(), "; ".join(reasons), rebuild
         )
     )
+
+
+def engine_for_device(
+    bundle: Bundle, precision: str, *, trt: Any, device: DeviceInfo
+) -> Dict[str, Any]:
+    """The manifest's `precision` engine built for `device` with this `trt` module."""
+    current = engine_key(device, caps_from_module(trt).version_text, precision)
+    return find_engine(bundle.manifest, precision, current, bundle_dir=bundle.root)

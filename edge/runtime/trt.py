@@ -20,9 +20,8 @@ import numpy as np
 from edge._lazy import require
 from edge._trtcompat import caps_from_module
 from edge.bundle import Bundle
-from edge.engine.build import find_engine
+from edge.engine.build import engine_for_device
 from edge.engine.device import DeviceInfo, cuda_check, load_cudart, probe_device
-from edge.engine.key import engine_key
 from edge.errors import EdgeBuildError, IncompatibleEngineError
 from edge.runtime.base import Runner
 from edge.spec import TensorSpec
@@ -116,8 +115,7 @@ class TrtRunner(Runner):
             return path.read_bytes(), str(path)
         bundle = Bundle.load(path)
         device = self._device if self._device is not None else probe_device(cudart=cudart)
-        current = engine_key(device, caps_from_module(trt).version_text, self._precision)
-        entry = find_engine(bundle.manifest, self._precision, current, bundle_dir=path)
+        entry = engine_for_device(bundle, self._precision, trt=trt, device=device)
         self.engine_entry = entry
         return bundle.path(entry["file"]).read_bytes(), str(path / entry["file"])
 

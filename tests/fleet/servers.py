@@ -1,0 +1,133 @@
+"""Real servers on localhost for the fleet tests: a Mosquitto broker and a subscriber that
+collects what reaches it. Each test stops what it starts."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+class Mosquitto:
+    """`mosquitto` on 127.0.0.1:port with persistence, so a restart keeps queued sessions.
+
+    With `password`, only user `edge` with that password may connect."""
+
+    def __init__(self, workdir: Path, *, password: Optional[str] = None) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            pytest.skip("mosquitto not installed (apt-get install mosquitto; .ci/run does)")
+        self.binary = binary
+        self.port = free_port()
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            # as root, mosquitto would switch to user "mosquitto", which cannot write here
+            f"user {getpass.getuser()}",
+            "persistence true",
+            f"persistence_location {workdir}/",
+            "log_dest stderr",
+        ]
+        if password is None:
+            lines.append("allow_anonymous true")
+        else:
+            passwd = workdir / "passwd"
+            subprocess.run(
+                ["mosquitto_passwd", "-b", "-c", str(passwd), "edge", password], check=True
+            )
+            lines += ["allow_anonymous false", f"password_file {passwd}"]
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text("\n".join(lines) + "\n")
+        self.log = workdir / "mosquitto.log"
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self) -> Mosquitto:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: mosquitto saves its persistence file
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+
+class Collector:
+    """A persistent-session QoS 1 subscriber: messages sent while it is away (broker restart)
+    are kept for it by the broker and delivered when it reconnects."""
+
+    def __init__(self, port: int, topic: str, *, username=None, password=None) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.records: List[dict] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"collector-{port}",
+            clean_session=False,
+        )
+        if username:
+            client.username_pw_set(username, password)
+        client.reconnect_delay_set(min_delay=1, max_delay=1)
+        client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        client.on_subscribe = lambda *_: self._subscribed.set()
+        client.on_message = self._on_message
+        client.connect(  # noqa: the broker is local
+            "127.0.0.1", port, keepalive=10
+        )
+        client.loop_start()
+        self.client = client
+        if not self._subscribed.wait(10):
+            raise TimeoutError("collector did not subscribe")
+
+    def _on_message(self, client, userdata, message) -> None:
+        with self._lock:
+            self.records.append(json.loads(message.payload))
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> List[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.records) >= count:
+                    return list(self.records)
+            time.sleep(0.05)
+        with self._lock:
+            return list(self.records)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
