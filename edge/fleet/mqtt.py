@@ -72,7 +72,11 @@ def parse_mqtt_url(url: str) -> MqttTarget:
         ValueError: not such a URL, no topic, a wildcard topic, or a password in the URL
             (it would end up in shell history and process lists; use EDGE_MQTT_PASSWORD).
     """
-    parts = urlsplit(url)
+    # The topic is everything after the host, verbatim: '#' and '?' are topic characters
+    # here, not a URL fragment or query.
+    scheme_part, _, rest = url.partition("://")
+    netloc, _, raw_topic = rest.partition("/")
+    parts = urlsplit(f"{scheme_part}://{netloc}")
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise ValueError(f"{url!r} is not an mqtt:// or mqtts:// URL")
@@ -82,7 +86,7 @@ def parse_mqtt_url(url: str) -> MqttTarget:
         )
     if not parts.hostname:
         raise ValueError("the MQTT URL names no host: mqtt://HOST:PORT/TOPIC")
-    topic = unquote(parts.path.lstrip("/"))
+    topic = unquote(raw_topic)
     if not topic:
         raise ValueError("the MQTT URL names no topic: mqtt://HOST:PORT/TOPIC")
     if "+" in topic or "#" in topic:
@@ -180,6 +184,8 @@ class MqttEvents:
         self._mqtt = mqtt
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        self._answered = threading.Event()  # first CONNACK, accepted or refused
+        self._refused: Optional[str] = None
         self._down_since: Optional[float] = time.monotonic()
         self._last_problem = "no answer yet"
         # mids sent but not acknowledged; paho's MQTTMessageInfo.rc keeps a stale NO_CONN or
@@ -211,8 +217,11 @@ class MqttEvents:
         self._client = client
         client.connect_async(target.host, target.port, keepalive=30)
         client.loop_start()
-        if not self._connected.wait(connect_s):
+        self._answered.wait(connect_s)
+        if self._refused is not None or not self._connected.is_set():
             self._stop()
+            if self._refused is not None:  # wrong credentials do not get better by retrying
+                raise EdgeBuildError(f"{target.describe()}: {self._refused}")
             raise EdgeBuildError(
                 f"{target.describe()}: no MQTT connection within {connect_s:g} s ({self._last_problem})"
             )
@@ -220,12 +229,16 @@ class MqttEvents:
     # paho callbacks (its network thread) -----------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self._last_problem = f"broker refused: {reason_code}"
+            self._last_problem = f"the broker refused the connection: {reason_code}"
             log.warning("%s: %s", self.target.describe(), self._last_problem)
+            if not self._answered.is_set():
+                self._refused = self._last_problem
+                self._answered.set()
             return
         with self._lock:
             self._down_since = None
         self._connected.set()
+        self._answered.set()
         log.info("%s: connected", self.target.describe())
 
     def _on_connect_fail(self, client, userdata) -> None:

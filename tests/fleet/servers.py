@@ -4,6 +4,7 @@ collects what reaches it. Each test stops what it starts."""
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import json
 import shutil
 import socket
@@ -106,9 +107,7 @@ class Collector:
         client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         client.on_subscribe = lambda *_: self._subscribed.set()
         client.on_message = self._on_message
-        client.connect(  # noqa: the broker is local
-            "127.0.0.1", port, keepalive=10
-        )
+        client.connect("127.0.0.1", port, keepalive=10)
         client.loop_start()
         self.client = client
         if not self._subscribed.wait(10):
@@ -131,3 +130,27 @@ class Collector:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _proc_address(text: str) -> str:
+    """/proc/net/tcp{,6} hex address (32-bit words in host byte order) -> IP text."""
+    words = [bytes.fromhex(text[i : i + 8])[::-1] for i in range(0, len(text), 8)]
+    address = ipaddress.ip_address(b"".join(words))
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
+def listening_addresses(port: int) -> List[str]:
+    """Local addresses with a TCP socket listening on `port`, as IPv4/IPv6 text."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, hex_port = fields[1].rsplit(":", 1)
+            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A = LISTEN
+                found.append(_proc_address(address))
+    return found
