@@ -51,6 +51,12 @@ DEVICE_MODULES = (
     "edge.trt_api",
     "edge.runtime.trt",
     "edge.cli.engine",
+    "edge.cli.serve",
+    "edge.cli.export",
+    "edge.fleet",
+    "edge.fleet.mqtt",
+    "edge.fleet.serve",
+    "edge.fleet.repository",
 )
 
 
@@ -66,6 +72,9 @@ def test_device_side_imports_without_host_stack():
         "cuda",
         "pandas",
         "skimage",
+        "pytriton",
+        "tritonclient",
+        "paho",
     )
     code = f"import importlib\nfor m in {DEVICE_MODULES!r}: importlib.import_module(m)\nprint('ok')"
     proc = run_blocked(code, blocked)
@@ -83,6 +92,18 @@ def test_missing_torch_names_the_extra():
     proc = run_blocked(code, ("torch",))
     assert proc.returncode == 0, proc.stderr
     assert "mer-edge[host]" in proc.stdout and "torch==2.13.0" in proc.stdout
+
+
+def test_missing_fleet_extra_is_named():
+    code = (
+        "from edge.fleet.mqtt import MqttEvents, parse_mqtt_url\n"
+        "from edge.errors import EdgeBuildError\n"
+        "try:\n    MqttEvents(parse_mqtt_url('mqtt://127.0.0.1:1/t'))\n"
+        "except EdgeBuildError as e:\n    print(e)\n"
+    )
+    proc = run_blocked(code, ("paho",))
+    assert proc.returncode == 0, proc.stderr
+    assert "mer-edge[fleet]" in proc.stdout
 
 
 @pytest.mark.parametrize("module", ["edge.cli.run", "benchmarks.cli", "quantize.cli.build"])

@@ -37,7 +37,6 @@ PLATFORMS = ("auto", "onnxruntime_onnx", "tensorrt_plan")
 KINDS = {"auto": "KIND_AUTO", "gpu": "KIND_GPU", "cpu": "KIND_CPU"}
 MODEL_FILES = {"onnxruntime_onnx": "model.onnx", "tensorrt_plan": "model.plan"}
 CONFIG_NAME = "config.pbtxt"
-FLEET_HINT = "pip install 'mer-edge[fleet]'"
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,7 @@ def choose_platform(requested: str, *, jetson: bool) -> str:
 
 
 def _model_config_pb2() -> Any:
-    try:
-        return require("tritonclient.grpc.model_config_pb2", purpose="writing config.pbtxt")
-    except ImportError as exc:
-        raise EdgeBuildError(f"{exc}; install the fleet extra: {FLEET_HINT}") from exc
+    return require("tritonclient.grpc.model_config_pb2", purpose="writing config.pbtxt")
 
 
 def model_config(bundle: Bundle, platform: str, options: RepositoryOptions) -> Any:

@@ -28,8 +28,6 @@ __all__ = ["ServeOptions", "BatchedModel", "ensure_libpython_on_path", "serve_ru
 
 log = logging.getLogger(__name__)
 
-FLEET_HINT = "pip install 'mer-edge[fleet]'"
-
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -130,10 +128,7 @@ def serve_runner(
         (options.metrics_port, "--metrics-port"),
     ):
         _check_port_free(options.host, port, flag)
-    try:
-        require("pytriton", purpose="edge-serve")
-    except ImportError as exc:
-        raise EdgeBuildError(f"{exc}; install the fleet extra: {FLEET_HINT}") from exc
+    require("pytriton", purpose="edge-serve")
     from pytriton.decorators import batch
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
     from pytriton.triton import Triton, TritonConfig
