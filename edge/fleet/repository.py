@@ -80,6 +80,12 @@ def model_config(bundle: Bundle, platform: str, options: RepositoryOptions) -> A
     if options.kind not in KINDS:
         raise EdgeBuildError(f"unknown instance kind {options.kind!r}; choose from {list(KINDS)}")
     batching = options.max_batch > 0
+    if batching and platform == "tensorrt_plan":
+        # edge.cli.engine builds fixed-shape engines (no optimization profile for a batch range)
+        raise EdgeBuildError(
+            f"{bundle.root}: engines built by edge.cli.engine have a fixed batch, so Triton "
+            "cannot batch them: export with --max-batch 0 (or --platform onnxruntime_onnx)"
+        )
     if batching and not has_batch_axis(spec.inputs):
         shapes = {t.name: list(t.shape) for t in spec.inputs}
         raise EdgeBuildError(

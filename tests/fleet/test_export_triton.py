@@ -11,7 +11,7 @@ import pytest
 
 from edge.bundle import Bundle, write_manifest
 from edge.cli.export import main as export_main
-from edge.errors import IncompatibleEngineError
+from edge.errors import EdgeBuildError, IncompatibleEngineError
 
 pytestmark = pytest.mark.ort
 pb = pytest.importorskip("tritonclient.grpc.model_config_pb2")
@@ -50,13 +50,18 @@ def test_onnx_repository_batches_as_its_config_says(famnet_bundle, famnet_feeds,
                 np.testing.assert_allclose(whole[name][i : i + 1], one[name], atol=1e-4)
 
 
-def test_fixed_batch_bundle_needs_max_batch_0(famnet_bundle, tmp_path, capsys):
-    fixed = tmp_path / "fixed"
-    shutil.copytree(famnet_bundle, fixed)
-    manifest = json.loads((fixed / "manifest.json").read_text())
+def fixed_copy(famnet_bundle, root):
+    """The bundle as a fixed-batch (batch 1) export declares itself."""
+    shutil.copytree(famnet_bundle, root)
+    manifest = json.loads((root / "manifest.json").read_text())
     for tensor in manifest["model"]["spec"]["inputs"] + manifest["model"]["spec"]["outputs"]:
         tensor["shape"][0] = 1
-    write_manifest(fixed, manifest)
+    write_manifest(root, manifest)
+    return root
+
+
+def test_fixed_batch_bundle_needs_max_batch_0(famnet_bundle, tmp_path, capsys):
+    fixed = fixed_copy(famnet_bundle, tmp_path / "fixed")
     repo = tmp_path / "repo"
     assert export_main(["triton", "--bundle", str(fixed), "--out", str(repo)]) == 1
     err = capsys.readouterr().err
@@ -94,19 +99,22 @@ def test_jetson_exports_the_engine_built_for_this_device(famnet_bundle, tmp_path
     from tests.trt.conftest import ORIN
     from tests.trt.fake_tensorrt import make_fake
 
-    root = tmp_path / "bundle"
-    shutil.copytree(famnet_bundle, root)
+    root = fixed_copy(famnet_bundle, tmp_path / "bundle")
     trt = make_fake("10.3")
     key = engine_key(ORIN, caps_from_module(trt).version_text, "fp32")
     entry = {"file": engine_file(key), "precision": "fp32", "key": key.to_dict()}
     record_engine(Bundle.load(root), entry, {entry["file"]: b"plan bytes for orin"})
 
-    options = RepositoryOptions(model_name="famnet", max_batch=8)
     repo = tmp_path / "repo"
+    batched = RepositoryOptions(model_name="famnet", max_batch=8)
+    with pytest.raises(EdgeBuildError, match="fixed batch.*--max-batch 0"):
+        write_repository(Bundle.load(root), repo, batched, jetson=True, trt=trt, device=ORIN)
+    options = RepositoryOptions(model_name="famnet", max_batch=0)
     target = write_repository(Bundle.load(root), repo, options, jetson=True, trt=trt, device=ORIN)
     assert (target / "1" / "model.plan").read_bytes() == b"plan bytes for orin"
     config = read_config(target / "config.pbtxt")
-    assert config.platform == "tensorrt_plan"
+    assert config.platform == "tensorrt_plan" and config.max_batch_size == 0
+    assert list(config.input[0].dims) == [1, 3, 112, 112]
     assert config.instance_group[0].kind == pb.ModelInstanceGroup.KIND_GPU
 
     xavier = ORIN.__class__(
