@@ -1,12 +1,14 @@
-"""Fleet: a bundle behind a real Triton server, a model repository for a standalone Triton, and
-events streamed to an MQTT broker.
+"""Fleet: a bundle behind a real Triton server (`edge.fleet.serve`), a model repository for a
+standalone Triton (`edge.fleet.repository`), and events streamed to an MQTT broker
+(`edge.fleet.mqtt`).
 
 Every third-party piece (PyTriton, tritonclient, paho-mqtt; the `fleet` extra) is imported
-lazily by the module that uses it, so `edge` still imports on a Jetson without them.
+lazily by the module that uses it, so `edge` still imports on a Jetson without them. Nothing
+is imported here, so `edge-run` can reach the MQTT sink without loading the serving modules.
 """
 
 from __future__ import annotations
 
-from edge.fleet.tensors import TritonTensor, served_outputs, triton_tensors
+from typing import List
 
-__all__ = ["TritonTensor", "served_outputs", "triton_tensors"]
+__all__: List[str] = []

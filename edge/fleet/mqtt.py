@@ -296,10 +296,22 @@ class MqttEvents:
         self.published += 1
 
     def flush(self) -> None:
-        """Wait until the broker acknowledged every record, within the outage bound."""
-        while self.waiting:
-            self._check_outage(self.waiting)
+        """Wait until the broker acknowledged every record, within the outage bound (also
+        when it is connected but stops acknowledging)."""
+        waiting = self.waiting
+        stalled_since = time.monotonic()
+        while waiting:
+            self._check_outage(waiting)
+            if time.monotonic() - stalled_since > self.outage_s:
+                raise EdgeBuildError(
+                    f"{self.target.describe()}: the broker acknowledged nothing for "
+                    f"{self.outage_s:g} s; {waiting} record(s) not delivered"
+                )
             time.sleep(0.05)
+            now_waiting = self.waiting
+            if now_waiting < waiting:
+                stalled_since = time.monotonic()
+            waiting = now_waiting
 
     def close(self) -> None:
         try:

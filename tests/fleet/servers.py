@@ -33,12 +33,32 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def make_certificates(workdir: Path) -> Path:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI); returns the CA."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=workdir)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test-ca",
+            "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "server.key", "-out", "server.csr")  # fmt: skip
+    (workdir / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
+    for name in ("server.key", "ca.key"):
+        (workdir / name).chmod(0o644)  # mosquitto may run as another user
+    return workdir / "ca.crt"
+
+
 class Mosquitto:
     """`mosquitto` on 127.0.0.1:port with persistence, so a restart keeps queued sessions.
 
     With `password`, only user `edge` with that password may connect."""
 
-    def __init__(self, workdir: Path, *, password: Optional[str] = None) -> None:
+    def __init__(self, workdir: Path, *, password: Optional[str] = None, tls: bool = False) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             pytest.skip("mosquitto not installed (apt-get install mosquitto; .ci/run does)")
@@ -62,6 +82,13 @@ class Mosquitto:
                 ["mosquitto_passwd", "-b", "-c", str(passwd), "edge", password], check=True
             )
             lines += ["allow_anonymous false", f"password_file {passwd}"]
+        if tls:
+            self.ca_file = make_certificates(workdir)
+            lines += [
+                f"cafile {self.ca_file}",
+                f"certfile {workdir / 'server.crt'}",
+                f"keyfile {workdir / 'server.key'}",
+            ]
         self.config = workdir / "mosquitto.conf"
         self.config.write_text("\n".join(lines) + "\n")
         self.log = workdir / "mosquitto.log"

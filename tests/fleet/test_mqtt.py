@@ -149,3 +149,18 @@ def test_credentials_from_env_and_never_logged(tmp_path, caplog, monkeypatch):
 def test_tls_files_need_mqtts():
     with pytest.raises(EdgeBuildError, match="use mqtts://"):
         MqttEvents(parse_mqtt_url("mqtt://127.0.0.1:1/t"), MqttAuth(ca_file="/etc/ssl/ca.pem"))
+
+
+def test_tls_with_the_ca_from_the_environment(tmp_path, monkeypatch):
+    server = Mosquitto(tmp_path / "tls", tls=True).start()
+    try:
+        target = parse_mqtt_url(f"mqtts://127.0.0.1:{server.port}/{TOPIC}")
+        with pytest.raises(EdgeBuildError, match="no MQTT connection"):
+            MqttEvents(target, MqttAuth(), connect_s=2.0)  # system CAs do not know this one
+        monkeypatch.setenv("EDGE_MQTT_CA_FILE", str(server.ca_file))
+        sink = MqttEvents(target, MqttAuth.resolve())
+        sink.write({"type": "event"})
+        sink.close()  # the broker acknowledged it over TLS
+        assert sink.published == 1 and sink.waiting == 0
+    finally:
+        server.stop()

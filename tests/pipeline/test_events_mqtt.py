@@ -10,7 +10,7 @@ import pytest
 from edge.cli.run import main as run_main
 from tests.fleet.servers import Collector, Mosquitto
 
-pytestmark = [pytest.mark.torch, pytest.mark.ort]
+pytestmark = [pytest.mark.torch, pytest.mark.ort, pytest.mark.slow]
 pytest.importorskip("cv2")
 pytest.importorskip("paho.mqtt.client")
 
