@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks.latency import summarize
 from edge.bundle import Bundle
-from edge.pipeline import make_runner
+from edge.runtime import make_runner
 
 __all__ = ["main", "closed_loop"]
 

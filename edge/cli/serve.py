@@ -84,7 +84,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         stream=sys.stderr,
     )
     from edge.fleet.serve import ServeOptions, serve_runner
-    from edge.pipeline import make_runner
+    from edge.runtime import make_runner
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -100,7 +100,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             max_batch=args.max_batch,
             queue_delay_us=args.queue_delay_us,
         )
-        runner = make_runner(bundle, args.backend, precision=args.precision, threads=args.threads)
+        runner = make_runner(bundle, args.backend, args.precision, threads=args.threads)
 
         def ready(mode: str) -> None:
             urls = options.urls()

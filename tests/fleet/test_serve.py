@@ -70,7 +70,7 @@ def metric_counts(port: int) -> dict:
 
 def direct(famnet_bundle, feeds):
     from edge.bundle import Bundle
-    from edge.pipeline import make_runner
+    from edge.runtime import make_runner
 
     with make_runner(Bundle.load(famnet_bundle), "ort", threads=1) as runner:
         return runner.infer(feeds)
@@ -147,7 +147,7 @@ def test_sigterm_stops_cleanly(server):
 def test_batched_and_sample_by_sample_agree(famnet_bundle, famnet_feeds):
     from edge.bundle import Bundle
     from edge.fleet.serve import BatchedModel
-    from edge.pipeline import make_runner
+    from edge.runtime import make_runner
 
     with make_runner(Bundle.load(famnet_bundle), "ort", threads=1) as runner:
         names = ["logits", "au_logits"]
