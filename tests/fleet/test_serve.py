@@ -123,7 +123,7 @@ def test_dynamic_batching_merges_concurrent_requests(server, famnet_feeds):
     sample = {k: v[0] for k, v in famnet_feeds.items()}
 
     def one(_):
-        with ModelClient(url, "famnet", init_timeout_s=30) as client:
+        with ModelClient(url, "famnet") as client:
             return client.infer_sample(**sample)["logits"]
 
     with ThreadPoolExecutor(8) as pool:
