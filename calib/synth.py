@@ -18,10 +18,11 @@ was actually produced with optical flow, so amplitudes are checked rather than a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,7 +38,10 @@ __all__ = [
     "EMOTION_AUS",
     "CLASSES",
     "SynthSample",
+    "Conditions",
+    "HARD",
     "generate",
+    "subject_schedule",
     "render_clip",
     "render_depth",
     "write_generic",
@@ -228,12 +232,56 @@ def _finish(linear: np.ndarray, rng: np.random.Generator, noise: float) -> np.nd
 
 
 @dataclass(frozen=True)
+class Conditions:
+    """Capture conditions a clip can add on top of the standard rendering (all off by default).
+
+    They make the hard validation tier (`quantize.data`): the head moves between onset and apex
+    (pixels / degrees / relative scale at the apex, drawn uniformly in +-range), the light
+    changes (relative gain and gradient at the apex), and the frames pass a JPEG round trip at
+    a quality drawn from `jpeg_quality`, as a compressed video would.
+    """
+
+    head_shift_px: float = 0.0
+    head_rotation_deg: float = 0.0
+    head_scale: float = 0.0
+    light_change: float = 0.0
+    jpeg_quality: Optional[Tuple[int, int]] = None
+
+    def to_dict(self) -> Dict[str, object]:
+        return {
+            "head_shift_px": self.head_shift_px,
+            "head_rotation_deg": self.head_rotation_deg,
+            "head_scale": self.head_scale,
+            "light_change": self.light_change,
+            "jpeg_quality": list(self.jpeg_quality) if self.jpeg_quality else None,
+        }
+
+
+#: The hard tier's conditions: head motion, a lighting change and JPEG compression.
+HARD = Conditions(
+    head_shift_px=1.5, head_rotation_deg=1.0, head_scale=0.01, light_change=0.08,
+    jpeg_quality=(60, 90),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Capture:
+    """One clip's draw of `Conditions`: the apex's head motion, light change and JPEG quality."""
+
+    motion: np.ndarray  # 2x3 similarity at the apex, about the crop centre
+    gain: float
+    gradient: Tuple[float, float]
+    jpeg_quality: Optional[int]
+
+
+@dataclass(frozen=True)
 class _ClipPlan:
     style: SubjectStyle
     variation: np.ndarray
     aus: Tuple[str, ...]
     amplitude: float
     noise: float
+    capture: Optional[_Capture] = None
 
 
 def _plan(seed: int, index: int, subject: int, emotion: str, amplitude_range) -> _ClipPlan:
@@ -254,6 +302,59 @@ def _plan(seed: int, index: int, subject: int, emotion: str, amplitude_range) ->
         amplitude=float(rng.uniform(*amplitude_range)),
         noise=float(rng.uniform(0.5, 2.0)),
     )
+
+
+def _draw_capture(conditions: Conditions, seed: int, index: int) -> Optional[_Capture]:
+    """Its own random stream, so clips without conditions render exactly as before."""
+    if conditions == Conditions():
+        return None
+    rng = np.random.default_rng([seed, index, 13])
+    motion = _similarity(
+        float(rng.uniform(-1, 1)) * conditions.head_rotation_deg,
+        1.0 + float(rng.uniform(-1, 1)) * conditions.head_scale,
+        tuple(float(v) * conditions.head_shift_px for v in rng.uniform(-1, 1, 2)),  # type: ignore[arg-type]
+        False,
+    )
+    angle = float(rng.uniform(0, 2 * math.pi))
+    strength = float(rng.uniform(0, 1)) * conditions.light_change
+    quality = conditions.jpeg_quality
+    return _Capture(
+        motion=motion,
+        gain=1.0 + float(rng.uniform(-1, 1)) * conditions.light_change,
+        gradient=(strength * math.cos(angle), strength * math.sin(angle)),
+        jpeg_quality=int(rng.integers(quality[0], quality[1] + 1)) if quality else None,
+    )
+
+
+def _partial_motion(capture: _Capture, weight: float) -> np.ndarray:
+    """The head's pose at ramp `weight` (0 at onset, 1 at apex): the motion interpolated."""
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    return identity + float(weight) * (capture.motion - identity)
+
+
+def _captured(image: np.ndarray, capture: Optional[_Capture], weight: float, cv2) -> np.ndarray:
+    """The float frame as the camera sees it at ramp `weight`: head moved, light changed."""
+    if capture is None or weight == 0.0:
+        return image
+    moved = cv2.warpAffine(image, _partial_motion(capture, weight), (SIZE, SIZE),
+                           flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / SIZE - 0.5
+    light = 1.0 + weight * (
+        capture.gain - 1.0 + capture.gradient[0] * xx + capture.gradient[1] * yy
+    )
+    return (moved * light[..., None]).astype(np.float32)
+
+
+def _compressed(frame: np.ndarray, capture: Optional[_Capture], cv2) -> np.ndarray:
+    """JPEG round trip (OpenCV's default 4:2:0 chroma), as a compressed camera stream does."""
+    if capture is None or capture.jpeg_quality is None:
+        return frame
+    ok, data = cv2.imencode(
+        ".jpg", frame[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, capture.jpeg_quality]
+    )
+    if not ok:
+        raise RuntimeError("OpenCV could not JPEG-encode a synthetic frame")
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1].copy()
 
 
 def render_clip(
@@ -278,7 +379,8 @@ def render_clip(
         else:  # remap samples the source at (x - dx, y - dy): content moves by (+dx, +dy)
             moved = cv2.remap(base, xx - a * dx, yy - a * dy, interpolation=cv2.INTER_CUBIC,
                               borderMode=cv2.BORDER_REFLECT)  # fmt: skip
-        frames.append(_finish(moved, rng, plan.noise))
+        moved = _captured(moved, plan.capture, float(weight), cv2)
+        frames.append(_compressed(_finish(moved, rng, plan.noise), plan.capture, cv2))
     return frames
 
 
@@ -303,6 +405,10 @@ def render_depth(
         moved = surface if a == 0.0 else cv2.remap(
             surface, xx - a * dx, yy - a * dy, interpolation=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        if plan.capture is not None and weight:  # the head moves the depth surface too
+            moved = cv2.warpAffine(moved, _partial_motion(plan.capture, float(weight)),
+                                   (SIZE, SIZE), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
         noisy = moved + rng.normal(0.0, 0.5, moved.shape).astype(np.float32)  # sensor noise, mm
         frames.append(relative_depth(noisy, range_mm))
     return frames
@@ -311,8 +417,18 @@ def render_depth(
 def _schedule(n: int, subjects: int, classes: Sequence[str]) -> List[Tuple[int, str]]:
     """(subject, emotion) per sample index: classes cycle exactly, and the subject shifts by one
     every class cycle, so every subject meets every class whatever the two counts are."""
+    return [_scheduled(i, subjects, classes) for i in range(n)]
+
+
+def _scheduled(index: int, subjects: int, classes: Sequence[str]) -> Tuple[int, str]:
     c = len(classes)
-    return [((i % c + i // c) % subjects, classes[i % c]) for i in range(n)]
+    return (index % c + index // c) % subjects, classes[index % c]
+
+
+def subject_schedule(indices: Iterable[int], subjects: int, classes: Sequence[str]) -> List[str]:
+    """The pseudo-subject ("s03") that `generate` gives each sample index, without rendering:
+    how a trainer finds the clips of its held-out subjects."""
+    return [f"s{_scheduled(i, subjects, classes)[0]:02d}" for i in indices]
 
 
 def generate(
@@ -325,17 +441,25 @@ def generate(
     start: int = 0,
     roles: Sequence[str] = ("onset", "apex"),
     depth_range_mm: float = 100.0,
+    indices: Optional[Sequence[int]] = None,
+    conditions: Conditions = Conditions(),
+    subject_offset: int = 0,
 ) -> List[SynthSample]:
-    """`n` clips (indices `start`..`start+n-1`), balanced over classes and subjects, rendered at
-    the frame `roles` a model reads (`edge.frames`): onset, apex, clip frames, depth."""
+    """`n` clips (indices `start`..`start+n-1`, or exactly `indices` when given), balanced over
+    classes and subjects, rendered at the frame `roles` a model reads (`edge.frames`): onset,
+    apex, clip frames, depth. `conditions` adds head motion, light change and compression;
+    `subject_offset` numbers the pseudo-subjects from there (new identities, e.g. s16..s23)."""
     unknown = [c for c in classes if c not in EMOTION_AUS]
     if unknown:
         raise ValueError(f"no AU recipe for classes {unknown}")
     samples = []
-    schedule = _schedule(start + n, subjects, classes)
-    for index in range(start, start + n):
-        subject, emotion = schedule[index]
+    for index in range(start, start + n) if indices is None else indices:
+        subject, emotion = _scheduled(index, subjects, classes)
+        subject += subject_offset
         plan = _plan(seed, index, subject, emotion, amplitude_px)
+        capture = _draw_capture(conditions, seed, index)
+        if capture is not None:
+            plan = dataclasses.replace(plan, capture=capture)
         # Onset and apex first, in this order, so pair-reading models see the same frames
         # whatever else is rendered.
         extra = sorted({role_position(r, roles) for r in roles} - {0.0, 1.0})

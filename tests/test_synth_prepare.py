@@ -184,3 +184,29 @@ def test_dataset_sample_with_missing_frames_names_it(tmp_path):
     (sample.frame_dir / "img3.jpg").unlink()
     with pytest.raises(CalibrationError, match=r"generic/.*: frame 3 \(apex\) not found"):
         read_pair(sample)
+
+
+def test_clips_at_given_indices_are_those_of_the_range():
+    whole = synth.generate(12, seed=4, start=30, subjects=5)
+    picked = synth.generate(0, seed=4, indices=[33, 41], subjects=5)
+    for got, want in zip(picked, (whole[3], whole[11])):
+        assert got.sample_id == want.sample_id
+        np.testing.assert_array_equal(got.apex, want.apex)
+    assert synth.subject_schedule(range(30, 42), 5, synth.CLASSES) == [s.subject for s in whole]
+
+
+def test_capture_conditions_add_head_motion_light_and_compression_deterministically():
+    plain = synth.generate(3, seed=2, start=7)
+    default = synth.generate(3, seed=2, start=7, conditions=synth.Conditions())
+    hard = synth.generate(3, seed=2, start=7, conditions=synth.HARD, subject_offset=16)
+    again = synth.generate(3, seed=2, start=7, conditions=synth.HARD, subject_offset=16)
+    for p, d, h, a in zip(plain, default, hard, again):
+        np.testing.assert_array_equal(p.apex, d.apex)  # no conditions: the standard rendering
+        np.testing.assert_array_equal(h.apex, a.apex)  # deterministic in (seed, index)
+        assert h.subject == "s{:02d}".format(int(p.subject[1:]) + 16)
+        # the head moved and the light changed between onset and apex: motion well beyond
+        # the expression's own 1-2 px
+        assert synth.measure_motion(h.onset, h.apex) > synth.measure_motion(p.onset, p.apex)
+    only_jpeg = synth.generate(1, seed=2, start=7, conditions=synth.Conditions(jpeg_quality=(50, 50)))
+    diff = np.abs(only_jpeg[0].onset.astype(int) - plain[0].onset.astype(int))
+    assert 0 < diff.mean() < 6  # JPEG artefacts, not a different picture
