@@ -27,6 +27,7 @@ DEVICE_MODULES = (
     "edge.bundle",
     "edge.parity",
     "edge.metrics",
+    "edge.noise",
     "edge.preprocess",
     "edge.targets",
     "edge.runtime",
