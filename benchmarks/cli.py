@@ -35,9 +35,10 @@ from benchmarks.report import (
     write_json,
     write_reports,
 )
-from edge.bundle import Bundle
+from edge.bundle import VALIDATION_SECTIONS, Bundle
 from edge.errors import BundleError, EdgeBuildError
 from edge.metrics import compare_to_reference
+from edge.noise import noise_stability
 from edge.parity import compare_outputs
 from edge.preprocess import prepare_inputs
 from edge.runtime import make_runner
@@ -48,6 +49,8 @@ __all__ = ["main", "build_parser", "run", "load_eval_data", "EvalData"]
 logger = logging.getLogger(__name__)
 
 REFERENCE_PRECISION = "fp32"
+#: Seed of the input noise of the stability measurement (the same draw on every run).
+NOISE_SEED = 500
 #: Backends edge-bench times (built by `edge.runtime.make_runner`): ONNX Runtime (CUDA where
 #: this build offers it, else the CPU) and the TensorRT engine built on this device.
 BACKENDS = ("ort", "trt")
@@ -111,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="evaluation set .npz (frames uint8 [N,roles,H,W,3] in the spec's role order, optional labels int [N], names); "
         "default: the bundle's validation set, else its reference pairs",
+    )
+    parser.add_argument(
+        "--noise-gray",
+        type=float,
+        default=0.5,
+        help="gray levels (of 255) of input noise under which FP32's own decision stability is "
+        "measured on every validation tier, the floor for agreement (0: skip)",
     )
     parser.add_argument("--iterations", type=int, default=50, help="at least this many timed runs")
     parser.add_argument(
@@ -177,6 +187,20 @@ def load_eval_data(bundle: Bundle, data_path: Optional[Path] = None) -> EvalData
     else:
         entry = bundle.info.section("validation") or bundle.info.section("reference") or {}
         path, source = bundle.path(entry["file"]), entry["file"]
+    return _eval_data(bundle, path, source)
+
+
+def load_tiers(bundle: Bundle) -> Dict[str, EvalData]:
+    """The bundle's validation tiers beyond the standard one (`hard`), by name."""
+    tiers = {}
+    for tier, section in VALIDATION_SECTIONS.items():
+        entry = bundle.info.section(section) if tier != "standard" else None
+        if entry:
+            tiers[tier] = _eval_data(bundle, bundle.path(entry["file"]), entry["file"])
+    return tiers
+
+
+def _eval_data(bundle: Bundle, path: Path, source: str) -> EvalData:
     arrays = _read_npz(path)
     spec = bundle.spec
     frames = arrays.get("frames")
@@ -268,6 +292,7 @@ def _run_precision(
     eval_feeds: List[Dict[str, np.ndarray]],
     frames0: Dict[str, np.ndarray],
     runner_options: Optional[Dict[str, Any]] = None,
+    tier_feeds: Optional[Dict[str, List[Dict[str, np.ndarray]]]] = None,
 ) -> Dict[str, Any]:
     spec = bundle.spec
     out_name = spec.outputs[0].name
@@ -297,6 +322,26 @@ def _run_precision(
         else:
             logits = np.concatenate([runner.infer(f)[out_name] for f in eval_feeds], axis=0)
         entry["logits"] = logits
+        infer = lambda feed: runner.infer(feed)[out_name]  # noqa: E731
+        entry["tier_logits"] = {
+            tier: np.concatenate([infer(f) for f in feeds], axis=0)
+            for tier, feeds in (tier_feeds or {}).items()
+        }
+        if precision == REFERENCE_PRECISION and args.noise_gray > 0:
+            # FP32's own decision stability: the floor a reduced precision is judged against
+            tiers = {"standard": (eval_feeds, logits)}
+            tiers.update({t: (f, entry["tier_logits"][t]) for t, f in (tier_feeds or {}).items()})
+            entry["noise_stability"] = {
+                tier: noise_stability(
+                    infer,
+                    feeds,
+                    spec.preprocessing.std,
+                    args.noise_gray,
+                    seed=NOISE_SEED,
+                    reference=ref,
+                )  # fmt: skip
+                for tier, (feeds, ref) in tiers.items()
+            }
         entry["latency"], entry["skipped_batches"] = [], {}
         with TegrastatsSampler() as power:
             for batch in args.batch_sizes:
@@ -337,6 +382,8 @@ def run(
             raise EdgeBuildError(f"--{name} must be >= {1 if name == 'iterations' else 0}")
     if args.duration < 0 or args.warmup_seconds < 0:
         raise EdgeBuildError("--duration and --warmup-seconds must not be negative")
+    if not args.noise_gray >= 0:
+        raise EdgeBuildError(f"--noise-gray must be >= 0, got {args.noise_gray}")
     bundle = Bundle.load(args.bundle)
     spec = bundle.spec
     precisions = _precisions(bundle, args.precisions)
@@ -347,20 +394,39 @@ def run(
     data = load_eval_data(bundle, args.data)
     same = args.data is None and not bundle.manifest.get("validation")
     eval_feeds = ref_feeds if same else _feeds(spec, data.frames)
+    tiers = load_tiers(bundle) if args.data is None else {}
+    tier_feeds = {tier: _feeds(spec, t.frames) for tier, t in tiers.items()}
     frames0 = dict(zip(spec.preprocessing.frames, reference["frames"][0]))
 
     environment = probe_environment()
     entries = [
         _run_precision(
-            bundle, p, args, ref_feeds, ref_expected, eval_feeds, frames0, runner_options
+            bundle,
+            p,
+            args,
+            ref_feeds,
+            ref_expected,
+            eval_feeds,
+            frames0,
+            runner_options,
+            tier_feeds,
         )
         for p in precisions
     ]
     reference_precision = REFERENCE_PRECISION if REFERENCE_PRECISION in precisions else None
     skipped: List[str] = []
     ref_logits = entries[0]["logits"] if reference_precision else None
+    ref_tiers = entries[0]["tier_logits"] if reference_precision else {}
     for entry in entries:
         logits = entry.pop("logits")
+        tier_logits = entry.pop("tier_logits")
+        entry["accuracy_tiers"] = {
+            tier: compare_to_reference(
+                ref_tiers[tier], got, class_names=spec.class_names, labels=tiers[tier].labels
+            )  # fmt: skip
+            for tier, got in tier_logits.items()
+            if tier in ref_tiers
+        }
         for batch, reason in entry["skipped_batches"].items():
             skipped.append(f"{entry['precision']} batch {batch}: {reason}")
         entry["accuracy"] = (
@@ -373,6 +439,7 @@ def run(
     if ref_logits is None:
         skipped.append(f"accuracy loss: the bundle has no {REFERENCE_PRECISION} reference model")
 
+    stability = entries[0].pop("noise_stability", None) if reference_precision else None
     model = bundle.manifest.get("model") or {}
     head = entries[0]
     result: Dict[str, Any] = {
@@ -402,7 +469,20 @@ def run(
             "samples": int(data.frames.shape[0]),
             "labelled": data.labels is not None,
             "names": data.names,
+            "tiers": {
+                tier: {
+                    "source": t.source,
+                    "samples": int(t.frames.shape[0]),
+                    "labelled": t.labels is not None,
+                }  # fmt: skip
+                for tier, t in tiers.items()
+            },
         },
+        # FP32's own top-1 decisions kept under input noise, per tier: the floor that a reduced
+        # precision's agreement is judged against
+        "noise_stability": None
+        if stability is None
+        else {"gray_levels": args.noise_gray, "precision": REFERENCE_PRECISION, "tiers": stability},
         "environment": environment,
         "reference_precision": reference_precision,
         "precisions": entries,
@@ -448,6 +528,16 @@ def _print_summary(result: Dict[str, Any]) -> None:
                     c["accuracy"], d["accuracy"], c["uar"], d["uar"], c["uf1"], d["uf1"]
                 )
             print(line)
+        for tier, tacc in (entry.get("accuracy_tiers") or {}).items():
+            line = "  {} tier ({} clips)  top-1 agreement {:.0%}".format(
+                tier, tacc["samples"], tacc["top1_agreement"]
+            )
+            if tacc.get("candidate"):
+                c, d = tacc["candidate"], tacc["delta"]
+                line += "; accuracy {:.1%} ({:+.1%}), UAR {:.1%} ({:+.1%})".format(
+                    c["accuracy"], d["accuracy"], c["uar"], d["uar"]
+                )
+            print(line)
         for lat in entry["latency"]:
             print(
                 "  latency  batch {}: p50 {:.2f} ms  p90 {:.2f}  p99 {:.2f}  mean {:.2f} +- {:.2f}  ({:.1f}/s, {} runs)".format(
@@ -461,6 +551,11 @@ def _print_summary(result: Dict[str, Any]) -> None:
                     lat["iterations"],
                 )
             )
+    stability = result.get("noise_stability")
+    if stability:
+        print("{} decisions kept under {} gray levels of input noise: {} (the floor for "
+              "agreement)".format(stability["precision"], stability["gray_levels"], ", ".join(
+                  f"{tier} {kept:.1%}" for tier, kept in stability["tiers"].items())))  # fmt: skip
     for line in result["skipped"]:
         print(f"  skipped  {line}")
 

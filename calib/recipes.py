@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Tuple
 
+from calib.synth import MACRO_AMPLITUDE_PX, MICRO_AMPLITUDE_PX
+
 __all__ = ["Recipe", "RECIPES", "recipe_for", "demo_config"]
 
 
@@ -46,12 +48,14 @@ class Recipe:
 
 RECIPES: Dict[str, Recipe] = {
     "mmnet": Recipe(
-        "mmnet", samples=8000, data_seed=7, amplitude_px=(1.0, 2.0), lr=5e-4,
+        "mmnet", samples=8000, data_seed=7, amplitude_px=MICRO_AMPLITUDE_PX, lr=5e-4,
         pair_flip=True, position_norm_scale=0.05,
     ),
     # AFNet-M reads one frame, so its clips carry macro-expression amplitude.
-    "afnet_m": Recipe("afnet_m", samples=6000, data_seed=11, amplitude_px=(6.0, 10.0), lr=1e-3),
-    "famnet": Recipe("famnet", samples=6000, data_seed=11, amplitude_px=(1.0, 2.0), lr=1e-3),
+    "afnet_m": Recipe("afnet_m", samples=6000, data_seed=11, amplitude_px=MACRO_AMPLITUDE_PX,
+                      lr=1e-3),
+    "famnet": Recipe("famnet", samples=6000, data_seed=11, amplitude_px=MICRO_AMPLITUDE_PX,
+                     lr=1e-3),
 }  # fmt: skip
 
 

@@ -28,7 +28,8 @@ def prepare_synthetic(
     subjects: int = 8,
     cache_dir: Optional[Path] = None,
 ) -> CalibrationSet:
-    """`n` synthetic micro-expressions (calib.synth) for a model with CASME II 5-class names."""
+    """`n` synthetic expressions (calib.synth) for a model whose classes have AU recipes, at the
+    amplitude its frame roles need (`synth.amplitude_for`)."""
     from calib import synth
 
     unknown = [c for c in spec.class_names if c not in synth.EMOTION_AUS]
@@ -38,16 +39,18 @@ def prepare_synthetic(
                 ", ".join(synth.CLASSES), ", ".join(spec.class_names)
             )
         )
+    amplitude = synth.amplitude_for(spec.preprocessing.frames)
     key = cache_key({
         "source": "synthetic", "version": GENERATOR_VERSION, "n": n, "seed": seed,
         "start": start, "subjects": subjects, "classes": list(spec.class_names),
-        "preprocessing": spec.preprocessing.to_dict(),
+        "preprocessing": spec.preprocessing.to_dict(), "amplitude": list(amplitude),
     })  # fmt: skip
 
     def build() -> CalibrationSet:
         samples = synth.generate(
             n, seed=seed, start=start, subjects=subjects, classes=spec.class_names,
             roles=spec.preprocessing.frames, depth_range_mm=spec.preprocessing.depth_range_mm,
+            amplitude_px=amplitude,
         )  # fmt: skip
         return prepare_frame_sets(
             spec,

@@ -27,6 +27,8 @@ __all__ = [
     "FP32_FILE",
     "REFERENCE_FILE",
     "VALIDATION_FILE",
+    "VALIDATION_FILES",
+    "VALIDATION_SECTIONS",
     "REDUCED_FILES",
     "POLYGRAPHY_INPUTS_FILE",
     "POLYGRAPHY_OUTPUTS_FILE",
@@ -46,6 +48,9 @@ MANIFEST_NAME = "manifest.json"
 FP32_FILE = "model.fp32.onnx"
 REFERENCE_FILE = "reference.npz"
 VALIDATION_FILE = "validation.npz"
+#: Validation tiers (`quantize.data`): tier -> its file, and the manifest section describing it.
+VALIDATION_FILES = {"standard": VALIDATION_FILE, "hard": "validation_hard.npz"}
+VALIDATION_SECTIONS = {"standard": "validation", "hard": "validation_hard"}
 REDUCED_FILES = {"fp16": "model.fp16.onnx", "int8": "model.int8.qdq.onnx"}
 #: The reference inputs and FP32 outputs in Polygraphy's JSON formats (`polygraphy run`).
 POLYGRAPHY_INPUTS_FILE = "polygraphy_inputs.json"

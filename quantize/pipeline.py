@@ -20,7 +20,13 @@ import numpy as np
 import edge
 from calib.faces import reference_samples
 from edge._lazy import require
-from edge.bundle import FP32_FILE, REFERENCE_FILE, Manifest, staged_directory
+from edge.bundle import (
+    FP32_FILE,
+    REFERENCE_FILE,
+    VALIDATION_SECTIONS,
+    Manifest,
+    staged_directory,
+)
 from edge.engine.plan import PRECISIONS as ENGINE_PRECISIONS
 from edge.errors import EdgeBuildError
 from edge.export import BATCH_AXIS, onnx_from_model, op_histogram
@@ -31,7 +37,7 @@ from edge.runtime.ort import OrtRunner
 from edge.runtime.torch_runner import TorchRunner
 from edge.spec import ModelSpec
 from edge.targets import DEFAULT_TARGET, target
-from quantize.data import VALIDATION_FILE, calibration_set, synthetic_validation
+from quantize.data import ValidationSet, calibration_set, validation_tiers
 from quantize.polygraphy_io import write_polygraphy_references
 from quantize.progress import Progress
 from quantize.reduce import reduce_precision
@@ -63,6 +69,8 @@ class BuildConfig:
     seed: int = 0
     lint_only: bool = False
     val_samples: int = 40
+    #: clips of the hard validation tier (quantize.data.hard_validation); 0 for none
+    hard_val_samples: int = 100
     calib_data: str = "synthetic"
     calib_samples: int = 128
     cache_dir: Optional[Path] = None
@@ -275,7 +283,7 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
             raise _LintOnly(findings)
 
         with progress.stage("Preparing validation and calibration data", "data"):
-            validation, validation_entry, fp32_logits = _validation(
+            validation, validation_entry, fp32_logits, tiers = _validation(
                 config, spec, final_path, staging
             )
             calibration = calibration_set(
@@ -292,6 +300,10 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 fp32 = validation_entry["fp32_metrics"]
                 progress.note("validation: {} labelled clips, FP32 accuracy {:.1%}, UAR {:.1%}".format(
                     validation_entry["samples"], fp32["accuracy"], fp32["uar"]))  # fmt: skip
+            if "hard" in tiers:
+                fp32 = tiers["hard"].entry["fp32_metrics"]
+                progress.note("hard validation tier: {} clips, FP32 accuracy {:.1%}, UAR {:.1%}".format(
+                    tiers["hard"].entry["samples"], fp32["accuracy"], fp32["uar"]))  # fmt: skip
             if calibration is not None:
                 progress.note(f"calibration: {len(calibration)} samples from {calibration.source}")  # fmt: skip
 
@@ -344,6 +356,8 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 manifest["models"][config.precision] = reduced
                 manifest["quantization"] = quantization
             manifest["validation"] = validation_entry
+            if "hard" in tiers:
+                manifest[VALIDATION_SECTIONS["hard"]] = tiers["hard"].entry
             manifest["polygraphy"] = polygraphy
             manifest["calibration"] = calibration.summary() if calibration is not None else None
             manifest["lint"] = {
@@ -355,17 +369,34 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                        lint=findings)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Tier:
+    """One validation tier as written to the bundle."""
+
+    data: ValidationSet
+    fp32_logits: np.ndarray
+    entry: Dict[str, Any]
+
+
 def _validation(config, spec, model_path, staging):
-    """Write the bundle's validation set with FP32 reference logits; None when no data fits."""
-    validation = synthetic_validation(spec, config.val_samples, seed=config.seed)
-    if validation is None:
-        return None, None, None
+    """Write the bundle's validation tiers with FP32 reference logits. Returns the standard
+    tier's set, manifest entry and logits (None when no data fits) and every tier by name."""
+    sets = validation_tiers(spec, standard=config.val_samples, hard=config.hard_val_samples,
+                            seed=config.seed, cache_dir=config.cache_dir)  # fmt: skip
+    tiers: Dict[str, _Tier] = {}
     logits_name = spec.outputs[0].name
-    with OrtRunner(model_path) as runner:
-        logits = np.concatenate([runner.infer(f)[logits_name] for f in validation.feeds(spec)])
-        executor = runner.executor
-    validation.save(staging / VALIDATION_FILE, logits)
-    return validation, validation.manifest_entry(spec, logits, executor), logits
+    if sets:
+        with OrtRunner(model_path) as runner:
+            for name, data in sets.items():
+                logits = np.concatenate([runner.infer(f)[logits_name] for f in data.feeds(spec)])
+                data.save(staging / data.file, logits)
+                tiers[name] = _Tier(
+                    data, logits, data.manifest_entry(spec, logits, runner.executor)
+                )
+    standard = tiers.get("standard")
+    if standard is None:
+        return None, None, None, tiers
+    return standard.data, standard.entry, standard.fp32_logits, tiers
 
 
 def _manifest(

@@ -37,6 +37,7 @@ def test_demo_bundle_manifest(demo_bundle, capsys):
         "polygraphy_outputs.json",
         "reference.npz",
         "validation.npz",
+        "validation_hard.npz",
     ]
     from edge.models.mmnet_arch import DEMO_CHECKPOINT
 
@@ -46,6 +47,12 @@ def test_demo_bundle_manifest(demo_bundle, capsys):
         assert m["model"]["trained"] is False and m["model"]["seed"] == 0
     assert m["validation"]["samples"] == 40 and m["validation"]["labels"] is True
     assert 0.0 <= m["validation"]["fp32_metrics"]["uar"] <= 1.0
+    hard = m["validation_hard"]
+    assert hard["file"] == "validation_hard.npz" and hard["tier"] == "hard"
+    assert hard["samples"] == 100 and "hard tier" in hard["source"]
+    if m["model"]["trained"]:  # the trained demo saturates the standard tier, not the hard one
+        assert m["validation"]["fp32_metrics"]["uar"] == 1.0
+        assert 0.2 < hard["fp32_metrics"]["uar"] < 0.95
     assert m["calibration"]["samples"] == 128 and m["calibration"]["subjects"] == 8
     assert set(m["calibration"]["class_counts"].values()) == {25, 26}
     assert m["model"]["class_names"] == ["happiness", "repression", "disgust", "surprise", "others"]
@@ -238,7 +245,20 @@ def test_edge_bench_checks_reference_and_times(demo_bundle, tmp_path, capsys):
     data = json.loads(report.read_text())
     assert data["parity"]["passed"] and data["parity"]["samples"] == 4
     assert data["latency"]["iterations"] == 3 and data["latency"]["p50_ms"] > 0
-    assert "CPUExecutionProvider" in capsys.readouterr().out
+    # both validation tiers, and FP32's own stability under 0.5 gray levels of noise on each
+    assert data["data"]["samples"] == 40 and data["data"]["tiers"]["hard"]["samples"] == 100
+    hard = data["precisions"][0]["accuracy_tiers"]["hard"]
+    assert hard["top1_agreement"] == 1.0 and hard["delta"]["uar"] == 0.0
+    manifest = Bundle.load(demo_bundle).manifest
+    assert hard["reference"]["uar"] == pytest.approx(
+        manifest["validation_hard"]["fp32_metrics"]["uar"]
+    )
+    stability = data["noise_stability"]
+    assert stability["gray_levels"] == 0.5 and set(stability["tiers"]) == {"standard", "hard"}
+    assert all(0.5 < kept <= 1.0 for kept in stability["tiers"].values())
+    out = capsys.readouterr().out
+    assert "CPUExecutionProvider" in out and "hard tier (100 clips)" in out
+    assert "decisions kept under 0.5 gray levels of input noise" in out
 
 
 def test_console_script_exit_codes(tmp_path):

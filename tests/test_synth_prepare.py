@@ -139,21 +139,6 @@ def test_npz_folder(tmp_path):
         load_npz_folder(tmp_path / "nothing", SPEC)
 
 
-@pytest.mark.torch
-def test_demo_training_script_runs_end_to_end(tmp_path):
-    pytest.importorskip("torch")
-    pytest.importorskip("safetensors")
-    from calib.train_demo import train_demo
-    from edge.models.mmnet import load_mmnet
-
-    out = tmp_path / "demo.safetensors"
-    card = train_demo(samples=40, classifier_epochs=3, out=out, cache_dir=tmp_path / "cache")
-    assert card["held_out_metrics_fp16_weights"]["samples"] > 0
-    assert card["data"]["samples"] == 40 and out.with_suffix(".json").is_file()
-    loaded = load_mmnet(out)  # the stored FP16 checkpoint loads through the normal, safe path
-    assert loaded.spec.variant == "casme2-5"
-
-
 @pytest.mark.parametrize("alignment", ["precropped", "mediapipe"])
 def test_dataset_samples_prepared_through_the_runtime_alignment(tmp_path, alignment):
     import importlib.util
@@ -196,17 +181,24 @@ def test_clips_at_given_indices_are_those_of_the_range():
 
 
 def test_capture_conditions_add_head_motion_light_and_compression_deterministically():
+    moving = synth.Conditions(head_shift_px=2.0, head_rotation_deg=1.0, light_change=0.05,
+                              jpeg_quality=(60, 90))  # fmt: skip
     plain = synth.generate(3, seed=2, start=7)
     default = synth.generate(3, seed=2, start=7, conditions=synth.Conditions())
-    hard = synth.generate(3, seed=2, start=7, conditions=synth.HARD, subject_offset=16)
-    again = synth.generate(3, seed=2, start=7, conditions=synth.HARD, subject_offset=16)
+    hard = synth.generate(3, seed=2, start=7, conditions=moving, subject_offset=16)
+    again = synth.generate(3, seed=2, start=7, conditions=moving, subject_offset=16)
     for p, d, h, a in zip(plain, default, hard, again):
         np.testing.assert_array_equal(p.apex, d.apex)  # no conditions: the standard rendering
         np.testing.assert_array_equal(h.apex, a.apex)  # deterministic in (seed, index)
-        assert h.subject == "s{:02d}".format(int(p.subject[1:]) + 16)
-        # the head moved and the light changed between onset and apex: motion well beyond
-        # the expression's own 1-2 px
+        assert h.subject == f"s{int(p.subject[1:]) + 16:02d}"
+        # the head moved between onset and apex: motion beyond the expression's own 1-2 px
         assert synth.measure_motion(h.onset, h.apex) > synth.measure_motion(p.onset, p.apex)
-    only_jpeg = synth.generate(1, seed=2, start=7, conditions=synth.Conditions(jpeg_quality=(50, 50)))
+    only_jpeg = synth.generate(1, seed=2, start=7, conditions=synth.HARD)
     diff = np.abs(only_jpeg[0].onset.astype(int) - plain[0].onset.astype(int))
     assert 0 < diff.mean() < 6  # JPEG artefacts, not a different picture
+
+
+def test_single_frame_models_get_macro_expression_amplitude():
+    assert synth.amplitude_for(("onset", "apex")) == synth.MICRO_AMPLITUDE_PX
+    assert synth.amplitude_for(("apex", "clip:0", "clip:1")) == synth.MICRO_AMPLITUDE_PX
+    assert synth.amplitude_for(("apex", "depth:apex")) == synth.MACRO_AMPLITUDE_PX

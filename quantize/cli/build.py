@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(0: none; only for models with CASME II 5-class names)",
     )
     parser.add_argument(
+        "--hard-val-samples",
+        type=int,
+        default=100,
+        help="clips of the hard validation tier (0.3-1.5 px, head motion, light change, JPEG; "
+        "docs/quantization.md); 0: none",
+    )
+    parser.add_argument(
         "--calib-data",
         default="synthetic",
         help="'synthetic', DATASET:ROOT (casme2, samm, mmew, casme3, generic), or a folder "
@@ -257,6 +264,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         seed=args.seed,
         lint_only=args.lint_only,
         val_samples=args.val_samples,
+        hard_val_samples=args.hard_val_samples,
         calib_data=args.calib_data,
         calib_samples=args.calib_samples,
         quantizer=args.quantizer,
