@@ -1,8 +1,8 @@
 """Registry adapter for AFNet-M: the entry points `edge.models.architecture` expects.
 
-No trained AFNet-M weights exist (the paper published none). The demo is a small model fitted
-on synthetic clips by `calib.fit_demo` (its card states the held-out accuracy); without that
-asset it is a seeded, untrained model, labelled `trained: False`.
+No published AFNet-M weights exist. The demo was trained on synthetic clips by
+`python -m calib.train --arch afnet_m` (its model card states the held-out accuracy); without
+that asset it is a seeded, untrained model, labelled `trained: False`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from edge.models.loaded import (
 
 __all__ = ["load", "build_demo", "build_seeded", "save", "DEMO_CHECKPOINT"]
 
-#: Fitted by `python -m calib.fit_demo --arch afnet_m` on synthetic clips (see its model card).
+#: Trained by `python -m calib.train --arch afnet_m` on synthetic clips (see its model card).
 DEMO_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "afnet_m_demo.safetensors"
 
 
@@ -51,7 +51,7 @@ def build_seeded(seed: int = 0, config: Optional[AFNetMConfig] = None) -> Loaded
 
 
 def build_demo(checkpoint: Path = DEMO_CHECKPOINT) -> LoadedModel:
-    """The shipped demo (`python -m calib.fit_demo --arch afnet_m`: fitted on synthetic clips,
+    """The shipped demo (`python -m calib.train --arch afnet_m`: trained on synthetic clips,
     see its model card); the seeded untrained default model when the asset is absent."""
     return load_demo(checkpoint, load, lambda: build_seeded(0))
 

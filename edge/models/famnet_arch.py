@@ -1,8 +1,8 @@
 """Registry adapter for FAMNet: the entry points `edge.models.architecture` expects.
 
-No trained FAMNet weights exist (the paper published none). The demo is a small model (base
-width 16) fitted on synthetic clips by `calib.fit_demo` (its card states the held-out accuracy);
-without that asset it is the seeded, untrained default model, labelled `trained: False`.
+No published FAMNet weights exist. The demo (base width 16) was trained on synthetic clips by
+`python -m calib.train --arch famnet` (its model card states the held-out accuracy); without
+that asset it is the seeded, untrained default model, labelled `trained: False`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from edge.models.loaded import (
 
 __all__ = ["load", "build_demo", "build_seeded", "save", "DEMO_CHECKPOINT"]
 
-#: Fitted by `python -m calib.fit_demo --arch famnet` on synthetic clips (see its model card).
+#: Trained by `python -m calib.train --arch famnet` on synthetic clips (see its model card).
 DEMO_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "famnet_demo.safetensors"
 
 
@@ -44,7 +44,7 @@ def build_seeded(seed: int = 0, config: Optional[FAMNetConfig] = None) -> Loaded
 
 
 def build_demo(checkpoint: Path = DEMO_CHECKPOINT) -> LoadedModel:
-    """The shipped demo (`python -m calib.fit_demo --arch famnet`: fitted on synthetic clips,
+    """The shipped demo (`python -m calib.train --arch famnet`: trained on synthetic clips,
     see its model card); the seeded untrained default model when the asset is absent."""
     return load_demo(checkpoint, load, lambda: build_seeded(0))
 

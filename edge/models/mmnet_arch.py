@@ -10,7 +10,7 @@ from edge.models.mmnet import LoadedModel, build_mmnet, load_mmnet
 
 __all__ = ["load", "build_demo", "build_seeded", "DEMO_CHECKPOINT"]
 
-#: Trained by `python -m calib.train_demo` on synthetic micro-expressions (see its model card).
+#: Trained by `python -m calib.train --arch mmnet` on synthetic clips (see its model card).
 DEMO_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "mmnet_demo.safetensors"
 
 
