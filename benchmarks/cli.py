@@ -469,14 +469,21 @@ def run(
             "samples": int(data.frames.shape[0]),
             "labelled": data.labels is not None,
             "names": data.names,
-            "tiers": {
-                tier: {
-                    "source": t.source,
-                    "samples": int(t.frames.shape[0]),
-                    "labelled": t.labels is not None,
-                }  # fmt: skip
-                for tier, t in tiers.items()
-            },
+            # the bundle's other validation tiers (hard), when it has them
+            **(
+                {
+                    "tiers": {
+                        tier: {
+                            "source": t.source,
+                            "samples": int(t.frames.shape[0]),
+                            "labelled": t.labels is not None,
+                        }  # fmt: skip
+                        for tier, t in tiers.items()
+                    }
+                }
+                if tiers
+                else {}
+            ),
         },
         # FP32's own top-1 decisions kept under input noise, per tier: the floor that a reduced
         # precision's agreement is judged against

@@ -222,6 +222,33 @@ def _metrics_table(result: Dict[str, Any]) -> Table:
     return head, rows
 
 
+def _tier_table(result: Dict[str, Any]) -> Optional[Table]:
+    """Agreement and deltas per validation tier, next to FP32's own stability under noise."""
+    tiers = (result.get("data") or {}).get("tiers") or {}
+    if not tiers:
+        return None
+    stability = (result.get("noise_stability") or {}).get("tiers") or {}
+    data = result.get("data") or {}
+    head = ["precision", "tier", "clips", "agreement", "accuracy", "Δ", "UAR", "Δ"]
+    rows = []
+    for entry in result["precisions"]:
+        per_tier = {"standard": entry.get("accuracy") or {}}
+        per_tier.update(entry.get("accuracy_tiers") or {})
+        for tier, acc in per_tier.items():
+            cand, delta = acc.get("candidate") or {}, acc.get("delta") or {}
+            clips = acc.get("samples", data.get("samples") if tier == "standard" else None)
+            rows.append([
+                entry["precision"], tier, str(clips if clips is not None else "–"),
+                _pct(acc.get("top1_agreement")), _pct(cand.get("accuracy")),
+                _delta_pct(delta.get("accuracy")), _pct(cand.get("uar")), _delta_pct(delta.get("uar")),
+            ])  # fmt: skip
+    if stability:
+        gray = result["noise_stability"]["gray_levels"]
+        for tier, kept in stability.items():
+            rows.append([f"FP32 + {gray} gray levels noise", tier, "", _pct(kept), "", "", "", ""])
+    return head, rows
+
+
 def _recall_table(result: Dict[str, Any]) -> Table:
     names = _class_names(result)
     head = ["precision"] + names
@@ -463,6 +490,10 @@ def report_blocks(
     if _labelled(result):
         blocks += [("h", 2, "Accuracy (Δ vs reference)"), ("table", _metrics_table(result))]
         blocks += [("h", 3, "Per-class recall"), ("table", _recall_table(result))]
+    tiers = _tier_table(result)
+    if tiers is not None:
+        blocks += [("h", 2, "Validation tiers (agreement with FP32; FP32's own under noise)")]
+        blocks += [("table", tiers)]
     for title, table in (
         ("Stage breakdown (mean, batch 1)", _stage_table(result)),
         ("Batch sizes", _batch_table(result)),

@@ -17,6 +17,7 @@ import pytest
 from benchmarks.report import (
     RESULT_KIND,
     load_result,
+    render_html,
     render_markdown,
     speedups,
     write_json,
@@ -185,6 +186,22 @@ def test_markdown_has_the_side_by_side_table_and_deltas():
     assert "true (rows) vs predicted" in md
     assert "L4T 36.4.3" in md and "MAXN_SUPER (2)" in md and "clocks locked: yes" in md
     assert "int8 batch 16" in md
+
+
+def test_validation_tiers_and_fp32_noise_floor_reach_the_report():
+    result = synthetic_result()
+    assert "## Validation tiers" not in render_markdown(result)  # a bundle without a hard tier
+    result["data"]["tiers"] = {"hard": {"source": "validation_hard.npz", "samples": 100}}
+    for entry in result["precisions"]:
+        entry["accuracy_tiers"] = {"hard": copy.deepcopy(entry["accuracy"])}
+        entry["accuracy_tiers"]["hard"]["samples"] = 100
+    result["noise_stability"] = {"gray_levels": 0.5, "precision": "fp32",
+                                 "tiers": {"standard": 1.0, "hard": 0.96}}  # fmt: skip
+    md = render_markdown(result)
+    assert "## Validation tiers (agreement with FP32; FP32's own under noise)" in md
+    assert "| int8 | hard | 100 |" in md and "| int8 | standard | 60 |" in md
+    assert "| FP32 + 0.5 gray levels noise | hard |  | 96.0% |" in md
+    assert "Validation tiers" in render_html(result, plots=[])
 
 
 def test_markdown_without_labels_shows_agreement_confusion():
