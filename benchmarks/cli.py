@@ -339,7 +339,7 @@ def _run_precision(
                     args.noise_gray,
                     seed=NOISE_SEED,
                     reference=ref,
-                )  # fmt: skip
+                )
                 for tier, (feeds, ref) in tiers.items()
             }
         entry["latency"], entry["skipped_batches"] = [], {}
@@ -423,7 +423,7 @@ def run(
         entry["accuracy_tiers"] = {
             tier: compare_to_reference(
                 ref_tiers[tier], got, class_names=spec.class_names, labels=tiers[tier].labels
-            )  # fmt: skip
+            )
             for tier, got in tier_logits.items()
             if tier in ref_tiers
         }
@@ -477,7 +477,7 @@ def run(
                             "source": t.source,
                             "samples": int(t.frames.shape[0]),
                             "labelled": t.labels is not None,
-                        }  # fmt: skip
+                        }
                         for tier, t in tiers.items()
                     }
                 }
