@@ -49,6 +49,8 @@ __all__ = ["main", "build_parser", "run", "load_eval_data", "EvalData"]
 logger = logging.getLogger(__name__)
 
 REFERENCE_PRECISION = "fp32"
+#: Gray levels (of 255) of input noise under which FP32's own decision stability is measured.
+NOISE_GRAY = 0.5
 #: Seed of the input noise of the stability measurement (the same draw on every run).
 NOISE_SEED = 500
 #: Backends edge-bench times (built by `edge.runtime.make_runner`): ONNX Runtime (CUDA where
@@ -118,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--noise-gray",
         type=float,
-        default=0.5,
+        default=NOISE_GRAY,
         help="gray levels (of 255) of input noise under which FP32's own decision stability is "
         "measured on every validation tier, the floor for agreement (0: skip)",
     )

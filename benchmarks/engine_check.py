@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from benchmarks.cli import NOISE_GRAY
 from benchmarks.cli import run as bench_run
 from benchmarks.report import write_reports
 from edge.bundle import Bundle
@@ -209,6 +210,7 @@ def check(
         warmup_seconds=args.warmup_ms / 1000.0,
         batch_sizes=[1],
         threads=None,
+        noise_gray=NOISE_GRAY,
     )
     options = {"trt_module": trt, "cudart": cudart, "device": device}
     result = bench_run(settings, argv, runner_options=options, command="edge-engine")
