@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "EdgeBuildError",
+    "UsageError",
     "MissingDependencyError",
     "CheckpointError",
     "ExportError",
@@ -21,6 +22,10 @@ __all__ = [
 
 class EdgeBuildError(Exception):
     """Base class: the message says what went wrong and how to fix it."""
+
+
+class UsageError(EdgeBuildError):
+    """Arguments that cannot work together; found before any work starts (CLI exit code 2)."""
 
 
 class MissingDependencyError(EdgeBuildError, ImportError):

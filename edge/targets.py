@@ -21,13 +21,16 @@ class TrtTarget:
     opset: int
     jetpack: str
     devices: Tuple[str, ...]
+    #: the builder has INT8/FP16 flags: an INT8 engine's non-INT8 layers may run in FP16 by flag
+    #: (edge.engine.plan sets both); TensorRT 11 is strongly typed and reads the ONNX's types
+    precision_flags: bool = True
 
 
 TARGETS = {
     "8.5": TrtTarget("8.5", 16, "5.1.x", ("Xavier", "Orin")),
     "8.6": TrtTarget("8.6", 17, "6.0", ("Orin",)),
     "10": TrtTarget("10", 17, "6.1-7.2", ("Orin", "Thor")),
-    "11": TrtTarget("11", 17, ">=7.2.2", ("AGX Orin", "Thor")),
+    "11": TrtTarget("11", 17, ">=7.2.2", ("AGX Orin", "Thor"), precision_flags=False),
 }
 
 #: JetPack 6 (TensorRT 10.3) is the most common Orin install today.

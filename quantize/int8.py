@@ -41,6 +41,9 @@ __all__ = [
     "quantize_int8",
     "quantize_model",
     "resolve_nodes",
+    "calibration_feeds",
+    "RANGES",
+    "DEFAULT_RANGES",
     "node_scope",
     "activation_ranges",
 ]
@@ -52,6 +55,19 @@ QUANTIZERS = ("nncf", "ort")
 #: ORT's default list also takes LayerNormalization's scale as a "weight" (per-channel on a
 #: rank-1 tensor) and Softmax/Sigmoid outputs, which TensorRT keeps in higher precision anyway.
 ORT_OP_TYPES = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "MaxPool")
+
+#: How activation ranges are calibrated, per quantizer. `minmax` is the default: measured by
+#: `benchmarks.bench_quant` against the others (docs/quantization.md), as ModelOpt found too.
+RANGES = {
+    "nncf": ("minmax", "mean_minmax", "mean_quantile", "histogram"),
+    "ort": ("minmax", "entropy", "percentile"),
+}
+DEFAULT_RANGES = "minmax"
+ORT_CALIBRATION = {
+    "minmax": lambda q: q.CalibrationMethod.MinMax,
+    "entropy": lambda q: q.CalibrationMethod.Entropy,
+    "percentile": lambda q: q.CalibrationMethod.Percentile,
+}
 
 Feeds = List[Dict[str, np.ndarray]]
 Calibration = Union[CalibrationSet, Sequence[Mapping[str, np.ndarray]]]
@@ -72,6 +88,25 @@ class Int8Result:
     calibration_samples: int
     seconds: float
     settings: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_details(
+        cls, path: Path, quantizer: str, details: Mapping[str, Any], model: Any, samples: int
+    ) -> Int8Result:
+        """The record of a model `quantize_model` returned and the caller saved at `path`."""
+        return cls(
+            path=path,
+            quantizer=quantizer,
+            tool=details["tool"],
+            tool_version=details["tool_version"],
+            opset=details["opset"],
+            excluded=tuple(details["excluded"]),
+            changes=list(details["changes"]),
+            node_counts=_node_counts(model),
+            calibration_samples=samples,
+            seconds=details["seconds"],
+            settings=details["settings"],
+        )
 
     def to_dict(self) -> Dict[str, Any]:
         kinds = Counter(c.kind for c in self.changes)
@@ -143,7 +178,8 @@ def resolve_nodes(model: Any, patterns: Sequence[str]) -> Tuple[str, ...]:
     return tuple(chosen)
 
 
-def _feeds(calibration: Calibration, seed: int) -> Feeds:
+def calibration_feeds(calibration: Calibration, seed: int) -> Feeds:
+    """Float32 batch-1 feeds in a `seed`-shuffled order (the statistics are order-free)."""
     if isinstance(calibration, CalibrationSet):
         feeds = calibration.feeds()
     else:
@@ -193,7 +229,20 @@ def _nncf_progress_to_stderr() -> Any:
     return contextlib.redirect_stdout(target)
 
 
-def _nncf_quantize(model: Any, feeds: Feeds, exclude: Sequence[str]) -> Tuple[Any, str, Dict]:
+def _nncf_range_estimator(ranges: str) -> Any:
+    estimators = require("nncf.quantization.range_estimator", purpose="INT8 quantization")
+    table = {
+        "minmax": estimators.RangeEstimatorParametersSet.MINMAX,
+        "mean_minmax": estimators.RangeEstimatorParametersSet.MEAN_MINMAX,
+        "mean_quantile": estimators.RangeEstimatorParametersSet.MEAN_QUANTILE,
+        "histogram": estimators.RangeEstimatorParametersSet.HISTOGRAM,
+    }
+    return table[ranges]
+
+
+def _nncf_quantize(
+    model: Any, feeds: Feeds, exclude: Sequence[str], ranges: str
+) -> Tuple[Any, str, Dict]:
     nncf = require("nncf", purpose="INT8 quantization with --quantizer nncf")
     logging.getLogger("nncf").setLevel(logging.WARNING)
     advanced = require("nncf.quantization.advanced_parameters", purpose="INT8 quantization")
@@ -208,7 +257,8 @@ def _nncf_quantize(model: Any, feeds: Feeds, exclude: Sequence[str]) -> Tuple[An
             subset_size=len(feeds),
             ignored_scope=ignored,
             advanced_parameters=advanced.AdvancedQuantizationParameters(
-                overflow_fix=advanced.OverflowFix.DISABLE
+                overflow_fix=advanced.OverflowFix.DISABLE,
+                activations_range_estimator_params=_nncf_range_estimator(ranges),
             ),
         )
     settings = {
@@ -216,6 +266,7 @@ def _nncf_quantize(model: Any, feeds: Feeds, exclude: Sequence[str]) -> Tuple[An
         "subset_size": len(feeds),
         "fast_bias_correction": True,
         "overflow_fix": "disable",
+        "activation_ranges": ranges,
     }
     return quantized, nncf.__version__, settings
 
@@ -230,7 +281,9 @@ class _Reader:
         return next(self._iter, None)
 
 
-def _ort_quantize(model: Any, feeds: Feeds, exclude: Sequence[str]) -> Tuple[Any, str, Dict]:
+def _ort_quantize(
+    model: Any, feeds: Feeds, exclude: Sequence[str], ranges: str
+) -> Tuple[Any, str, Dict]:
     ort = require("onnxruntime", purpose="INT8 quantization with --quantizer ort")
     q = require("onnxruntime.quantization", purpose="INT8 quantization with --quantizer ort")
     onnx = _onnx()
@@ -247,7 +300,7 @@ def _ort_quantize(model: Any, feeds: Feeds, exclude: Sequence[str]) -> Tuple[Any
             activation_type=q.QuantType.QInt8,
             weight_type=q.QuantType.QInt8,
             per_channel=True,
-            calibrate_method=q.CalibrationMethod.MinMax,
+            calibrate_method=ORT_CALIBRATION[ranges](q),
             op_types_to_quantize=list(ORT_OP_TYPES),
             nodes_to_exclude=list(exclude),
             extra_options=extra,
@@ -258,7 +311,7 @@ def _ort_quantize(model: Any, feeds: Feeds, exclude: Sequence[str]) -> Tuple[Any
         "activation_type": "QInt8",
         "weight_type": "QInt8",
         "per_channel": True,
-        "calibrate_method": "MinMax",
+        "calibrate_method": ORT_CALIBRATION[ranges](q).name,
         "op_types_to_quantize": list(ORT_OP_TYPES),
         **extra,
     }
@@ -289,6 +342,7 @@ def quantize_model(
     quantizer: str = "nncf",
     exclude: Sequence[str] = (),
     opset: Optional[int] = None,
+    ranges: str = DEFAULT_RANGES,
 ) -> Tuple[Any, Dict[str, Any]]:
     """Quantize and legalise an in-memory FP32 ModelProto; returns (model, details).
 
@@ -299,6 +353,11 @@ def quantize_model(
         raise EdgeBuildError(
             f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZERS)}"
         )
+    if ranges not in RANGES[quantizer]:
+        raise EdgeBuildError(
+            f"unknown activation range method {ranges!r} for {quantizer}; choose one of "
+            + ", ".join(RANGES[quantizer])
+        )
     source_opset = _opset(fp32_model)
     if opset is not None and opset != source_opset:
         raise EdgeBuildError(
@@ -308,16 +367,16 @@ def quantize_model(
     names = resolve_nodes(fp32_model, exclude) if exclude else ()
     start = time.perf_counter()
     run = _nncf_quantize if quantizer == "nncf" else _ort_quantize
-    quantized, version, settings = run(fp32_model, feeds, names)
+    quantized, version, settings = run(fp32_model, feeds, names, ranges)
     if _opset(quantized) != source_opset:
         raise EdgeBuildError(
             f"{quantizer} changed the opset from {source_opset} to {_opset(quantized)}; "
             "TensorRT targets need the exported opset"
         )
     residual = residual_add_inputs(quantized, exclude=names)
-    ranges = activation_ranges(fp32_model, residual, feeds)
+    residual_ranges = activation_ranges(fp32_model, residual, feeds)
     changes = legalize(
-        quantized, activation_ranges=ranges, exclude=names, where=f"{quantizer} INT8 model"
+        quantized, activation_ranges=residual_ranges, exclude=names, where=f"{quantizer} INT8 model"
     )
     details = {
         "tool": "nncf" if quantizer == "nncf" else "onnxruntime.quantization",
@@ -340,6 +399,7 @@ def quantize_int8(
     exclude: Sequence[str] = (),
     opset: Optional[int] = None,
     seed: int = 0,
+    ranges: str = DEFAULT_RANGES,
 ) -> Int8Result:
     """Write a TensorRT-legal INT8 Q/DQ ONNX of `fp32_path` to `out_path`.
 
@@ -349,6 +409,7 @@ def quantize_int8(
         exclude: node names or name/scope prefixes (`/vit_pos/`) kept in FP32.
         opset: the target's opset; must equal the FP32 model's (checked, never converted).
         seed: order of the calibration samples (the statistics themselves are order-free).
+        ranges: how activation ranges are calibrated (`RANGES[quantizer]`).
 
     Raises:
         EdgeBuildError: unknown quantizer, opset mismatch, an exclusion matching nothing, or
@@ -359,23 +420,11 @@ def quantize_int8(
     if not fp32_path.is_file():
         raise EdgeBuildError(f"{fp32_path}: FP32 ONNX model not found")
     model = onnx.load(str(fp32_path))
-    feeds = _feeds(calibration, seed)
+    feeds = calibration_feeds(calibration, seed)
     log.info("INT8 (%s): calibrating on %d samples", quantizer, len(feeds))
     quantized, details = quantize_model(
-        model, feeds, quantizer=quantizer, exclude=exclude, opset=opset
+        model, feeds, quantizer=quantizer, exclude=exclude, opset=opset, ranges=ranges
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(quantized, str(out_path))
-    return Int8Result(
-        path=out_path,
-        quantizer=quantizer,
-        tool=details["tool"],
-        tool_version=details["tool_version"],
-        opset=details["opset"],
-        excluded=tuple(details["excluded"]),
-        changes=list(details["changes"]),
-        node_counts=_node_counts(quantized),
-        calibration_samples=len(feeds),
-        seconds=details["seconds"],
-        settings=details["settings"],
-    )
+    return Int8Result.from_details(out_path, quantizer, details, quantized, len(feeds))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from edge.bundle import (
     staged_directory,
 )
 from edge.engine.plan import PRECISIONS as ENGINE_PRECISIONS
-from edge.errors import EdgeBuildError
+from edge.errors import EdgeBuildError, UsageError
 from edge.export import BATCH_AXIS, onnx_from_model, op_histogram
 from edge.models import architecture
 from edge.parity import ParityReport, compare_outputs
@@ -36,8 +37,9 @@ from edge.preprocess import prepare_inputs, stack_roles
 from edge.runtime.ort import OrtRunner
 from edge.runtime.torch_runner import TorchRunner
 from edge.spec import ModelSpec
-from edge.targets import DEFAULT_TARGET, target
+from edge.targets import DEFAULT_TARGET, TARGETS, target
 from quantize.data import ValidationSet, calibration_set, validation_tiers
+from quantize.int8 import DEFAULT_RANGES, QUANTIZERS, RANGES
 from quantize.polygraphy_io import write_polygraphy_references
 from quantize.progress import Progress
 from quantize.reduce import reduce_precision
@@ -51,6 +53,8 @@ log = logging.getLogger(__name__)
 PRECISIONS = ENGINE_PRECISIONS
 
 DEFAULT_TOLERANCE = 1e-4
+#: One point of UAR (or of agreement where there are no labels), as issue 19 and ModelOpt use.
+DEFAULT_MAX_ACCURACY_DROP = 0.01
 
 
 @dataclass
@@ -78,9 +82,59 @@ class BuildConfig:
     calib_align: str = "precropped"
     #: apply the datasets' known annotation fixes (calib.fixes) when reading DATASET:ROOT
     annotation_fixes: bool = True
-    max_accuracy_drop: Optional[float] = None
-    #: nodes kept out of INT8; None means the ModelSpec's precision hints
+    #: INT8 accuracy budget: UAR drop on the labelled validation tiers, else 1 - agreement
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP
+    #: nodes the user keeps out of INT8 whatever the measurement says (the ModelSpec's
+    #: precision hints only seed the placement search)
     int8_exclude: Optional[Tuple[str, ...]] = None
+    #: how activation ranges are calibrated (quantize.int8.RANGES)
+    int8_ranges: str = DEFAULT_RANGES
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse arguments that cannot work, before any export or calibration.
+
+        Raises:
+            UsageError: naming the option and the accepted values.
+        """
+        if self.precision not in PRECISIONS:
+            raise UsageError(
+                f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
+            )
+        if self.quantizer not in QUANTIZERS:
+            raise UsageError(
+                f"--quantizer {self.quantizer!r}: choose one of {', '.join(QUANTIZERS)}"
+            )
+        if self.int8_ranges not in RANGES[self.quantizer]:
+            raise UsageError(
+                f"--calib-ranges {self.int8_ranges!r} is not offered by {self.quantizer}; "
+                f"choose one of {', '.join(RANGES[self.quantizer])}"
+            )
+        drop = self.max_accuracy_drop
+        if not isinstance(drop, (int, float)) or not math.isfinite(drop) or not 0 <= drop <= 1:
+            raise UsageError(
+                f"--max-accuracy-drop {drop!r}: expected a fraction between 0 and 1 "
+                "(0.01 = one point of UAR)"
+            )
+        for option, value in (("--calib-samples", self.calib_samples),
+                              ("--val-samples", self.val_samples)):  # fmt: skip
+            if not isinstance(value, int) or value < 0:
+                raise UsageError(f"{option} {value!r}: expected a count >= 0")
+        if self.precision == "int8" and self.calib_samples == 0 and not self.lint_only:
+            raise UsageError(
+                "--precision int8 needs calibration data: --calib-samples must be > 0 "
+                "(256 is a good start)"
+            )
+        if not math.isfinite(self.parity_tolerance) or self.parity_tolerance <= 0:
+            raise UsageError(
+                f"--parity-tolerance {self.parity_tolerance!r}: expected a positive number"
+            )
+        if self.target_trt not in TARGETS:
+            raise UsageError(
+                f"--target-trt {self.target_trt!r}: choose one of {', '.join(TARGETS)}"
+            )
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)

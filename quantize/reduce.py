@@ -3,6 +3,7 @@ target TensorRT and measured against FP32 on the validation split."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -15,6 +16,8 @@ from edge.export import op_histogram
 from quantize.measure import measure_against_fp32
 
 __all__ = ["reduce_precision"]
+
+log = logging.getLogger(__name__)
 
 
 def _measure(path: Path, spec, validation, fp32_logits) -> Optional[Dict[str, Any]]:
@@ -82,38 +85,89 @@ def reduce_precision(
     return entry, section
 
 
+def _usable_hints(model: Any, hints: Tuple[str, ...]) -> Tuple[str, ...]:
+    """The precision hints that name nodes of this graph (a variant may lack some)."""
+    from quantize.int8 import resolve_nodes
+
+    usable = []
+    for hint in hints:
+        try:
+            resolve_nodes(model, [hint])
+        except EdgeBuildError:
+            log.info("precision hint %s matches no node of this model; not used", hint)
+            continue
+        usable.append(hint)
+    return tuple(usable)
+
+
 def _int8(config, spec, trt, fp32_path, out, validation, fp32_logits, calibration):
-    from quantize.int8 import quantize_int8
+    """All-INT8 first; keep out of INT8 only what the accuracy budget proves it must."""
+    from quantize.int8 import Int8Result, calibration_feeds, quantize_model
+    from quantize.macs import mac_shares
+    from quantize.sensitivity import candidate_groups, make_evaluator, meet_budget
 
-    hints = config.int8_exclude if config.int8_exclude is not None else spec.precision_hints
-    exclude = tuple(hints)
+    onnx = require("onnx", purpose="INT8 quantization")
+    fp32_model = onnx.load(str(fp32_path))
+    forced = tuple(config.int8_exclude or ())
+    feeds = calibration_feeds(calibration, config.seed)
     budget = None
-    if config.max_accuracy_drop is not None:
-        if validation is None:
-            raise CalibrationError(
-                "--max-accuracy-drop needs a labelled validation split; this model's classes "
-                "have no synthetic data"
-            )
-        from quantize.sensitivity import candidate_groups, make_evaluator, meet_budget
-
-        onnx = require("onnx", purpose="ranking INT8 sensitivity")
-        fp32_model = onnx.load(str(fp32_path))
+    if validation is None:
+        log.warning(
+            "no validation data: the INT8 model is all-INT8 and the accuracy budget is unchecked"
+        )
+        quantized, details = quantize_model(
+            fp32_model, feeds, quantizer=config.quantizer, exclude=forced, opset=trt.opset,
+            ranges=config.int8_ranges,
+        )  # fmt: skip
+    else:
         evaluate = make_evaluator(
             fp32_model,
-            calibration.feeds(),
+            feeds,
             validation.feeds(spec),
             quantizer=config.quantizer,
             labels=validation.labels,
             class_names=spec.class_names,
+            extra_tiers=_extra_tiers(validation, spec),
+            settings={"ranges": config.int8_ranges, "opset": trt.opset},
         )
         budget = meet_budget(
-            config.max_accuracy_drop, list(candidate_groups(fp32_model)), evaluate, start=exclude
+            config.max_accuracy_drop,
+            list(candidate_groups(fp32_model)),
+            evaluate,
+            start=forced,
+            seed=_usable_hints(fp32_model, tuple(spec.precision_hints)),
         )
-        exclude = exclude + budget.excluded
-    result = quantize_int8(
-        fp32_path, out, calibration, quantizer=config.quantizer, exclude=exclude,
-        opset=trt.opset, seed=config.seed,
-    )  # fmt: skip
-    section = {"precision": "int8", "kept_in_higher_precision": list(exclude), **result.to_dict()}
+        quantized, details = evaluate.quantized(forced + budget.excluded)
+    onnx.save(quantized, str(out))
+    result = Int8Result.from_details(out, config.quantizer, details, quantized, len(feeds))
+    regions = None
+    if not trt.precision_flags:  # strongly typed TensorRT: FP16 must be in the ONNX
+        from quantize.mixed import fp16_regions
+
+        regions = fp16_regions(out, out, opset=trt.opset)
+        quantized = onnx.load(str(out))
+    shares = mac_shares(quantized, fp16_flag=trt.precision_flags)
+    kept = list(forced + (budget.excluded if budget is not None else ()))
+    section = {"precision": "int8", "kept_in_higher_precision": kept, **result.to_dict()}
+    section["macs"] = shares.to_dict()
+    section["outside_int8"] = (
+        "FP16 by the builder flag (INT8 + FP16 engine), FP32 in the ONNX"
+        if trt.precision_flags
+        else "FP16 regions in the ONNX (LayerNorm and Softmax FP32)"
+    )
+    if regions is not None:
+        section["fp16_regions"] = {
+            "kept_fp32_nodes": len(regions.kept_nodes),
+            "casts_added": regions.casts_added,
+            "clamped_initializers": len(regions.clamped),
+        }
     section["budget"] = budget.to_dict() if budget is not None else None
     return section
+
+
+def _extra_tiers(validation, spec):
+    """Validation tiers beyond the standard one (e.g. `hard`), as (feeds, labels)."""
+    tiers = getattr(validation, "tiers", None)
+    if not tiers:
+        return {}
+    return {name: (tier.feeds(spec), tier.labels) for name, tier in tiers.items()}

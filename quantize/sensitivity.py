@@ -1,47 +1,22 @@
-"""Which parts of a model must stay in higher precision, decided by measurement.
+"""Which parts of a model must stay out of INT8, decided by measurement on the validation data.
 
-A candidate group is a module of the FP32 graph (`/main_branch/layer2.0/`, `/vit_pos/`, a
-single top-level node such as `/Sub`). Its cost is the accuracy drop removed by keeping it in
-FP32 while everything else is INT8 (re-quantized, not patched, so the measurement is the model
-that would ship). `meet_budget` keeps the costliest groups in FP32, one at a time, until the
-drop is within the budget, and fails naming the best drop reached when it cannot be met.
+A candidate group is a module of the FP32 graph (`/main_branch/layer2.0/`, `/vit_pos/`, a single
+top-level node such as `/Sub`). The build starts from every Conv/Gemm/MatMul in INT8 and keeps a
+group in higher precision only when the accuracy budget proves it must: every measurement
+re-quantizes the model (it is the model that would ship, not a patched one) and runs it on ONNX
+Runtime against FP32 on each validation tier. A ModelSpec's precision hints seed the search (they
+are tried first, which is cheap when they are right) but never decide it: a seeded group that the
+budget does not need goes back to INT8.
 
-Drop: `1 - top-1 agreement with FP32`, or the UAR lost against FP32 when labels exist.
-
-Evidence on the demo MMNet (target TensorRT 10, opset 17; onnxruntime quantizer, 32 synthetic
-calibration samples, the bundle's 40 validation clips; `benchmarks/bench_quant.py` re-measures):
-
-    kept in FP32                          top-1 agreement   mean |logit diff|
-    nothing                               0.550             0.968
-    /vit_pos/ (ViT branch)                0.550             0.966
-    /main_branch/fc/ (100,352-wide Gemm)  0.525             0.968
-    /main_branch/Add (fusion Add)         0.550             0.967
-    all three (the fact sheet's advice)   0.525             0.967
-    /Sub + /conv_act/                     0.700             1.009
-    /main_branch/                         0.725             0.758
-    /Sub + /conv_act/ + /main_branch/     1.000             0.004
-
-`bench_quant.py` with 256 calibration samples (one run, 2-core x86 host): all-INT8 agreement
-NNCF 0.675 / ORT 0.625 at 2.57x / 3.33x FP32's speed on ORT CPU; with `MMNET_HIGH_PRECISION`
-kept in FP32 both reach 1.000 at 1.17x / 1.11x.
-
-So the fact sheet's suspects are refuted: the ViT branch, the fusion Add and the big Gemm cost
-nothing measurable. The loss is spread over the motion path. With one group in INT8 and the rest
-FP32 (NNCF, 64 samples): /Sub 0.775, /conv_act/ 0.825, /main_branch/conv1/ 0.850,
-/main_branch/layer1.0/ 0.725 (each of its nodes alone 0.85-0.95); layers 2-4, the fc and the ViT
-branch 1.000. The motion features are sparse and heavy-tailed (after conv_act: max 52, p99.9
-8.6, median 0; a per-tensor INT8 scale gives them ~18 dB SQNR), and quantile or histogram
-ranges did not help. The demo's FP32 decisions themselves flip for 22.5% of the validation clips
-under 0.25 gray levels of input noise (`bench_quant` prints this), so no INT8 placement of the
-motion path can keep 99% agreement with this demo. `MMNET_HIGH_PRECISION` is the measured
-default; with a trained checkpoint, `--max-accuracy-drop` re-ranks.
+Drop: the UAR lost against FP32 when labels exist, else `1 - top-1 agreement`; with several tiers
+(standard, hard) the worst tier counts. `docs/quantization.md` has the measured placements.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -77,13 +52,20 @@ class Measurement:
     drop: float
     agreement: float
     mean_abs_error: float
+    tiers: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
-    def to_dict(self) -> Dict[str, float]:
-        return {
+    def to_dict(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = {
             "drop": round(self.drop, 6),
             "top1_agreement": round(self.agreement, 6),
             "mean_abs_error": round(self.mean_abs_error, 6),
         }
+        if self.tiers:
+            data["tiers"] = {
+                name: {k: round(v, 6) for k, v in values.items()}
+                for name, values in self.tiers.items()
+            }
+        return data
 
 
 @dataclass(frozen=True)
@@ -102,12 +84,20 @@ class GroupCost:
 
 @dataclass
 class BudgetResult:
-    """The groups kept in higher precision, in order, with the drop after each one."""
+    """The groups kept out of INT8, in the order they were added, with the drop after each one."""
 
     max_accuracy_drop: float
     baseline: Measurement
     kept: List[Tuple[str, Measurement]]
     ranking: List[GroupCost]
+    #: seeded groups (precision hints) the budget did not need: they went back to INT8
+    readmitted: List[str] = field(default_factory=list)
+    #: how the kept set was found: "all-int8", "seeded" or "ranked"
+    search: str = "all-int8"
+    evaluations: int = 0
+    final_measurement: Optional[Measurement] = None
+    #: group -> the drop added if that group alone went back to INT8 (measured while pruning)
+    costs: Dict[str, float] = field(default_factory=dict)
 
     @property
     def excluded(self) -> Tuple[str, ...]:
@@ -115,19 +105,25 @@ class BudgetResult:
 
     @property
     def final(self) -> Measurement:
+        if self.final_measurement is not None:
+            return self.final_measurement
         return self.kept[-1][1] if self.kept else self.baseline
 
     def to_dict(self) -> Dict[str, Any]:
         previous = self.baseline.drop
         kept = []
         for group, measured in self.kept:
+            cost = self.costs.get(group, previous - measured.drop)
             kept.append({"group": group, "drop_after": round(measured.drop, 6),
-                         "cost": round(previous - measured.drop, 6)})  # fmt: skip
+                         "cost": round(cost, 6)})  # fmt: skip
             previous = measured.drop
         return {
             "max_accuracy_drop": self.max_accuracy_drop,
+            "search": self.search,
+            "evaluations": self.evaluations,
             "all_int8": self.baseline.to_dict(),
-            "kept_in_fp32": kept,
+            "kept_out_of_int8": kept,
+            "readmitted_to_int8": list(self.readmitted),
             "final": self.final.to_dict(),
             "ranking": [g.to_dict() for g in self.ranking],
         }
@@ -167,6 +163,89 @@ def _run(model: Any, feeds: Feeds) -> np.ndarray:
     return np.concatenate([session.run([output], feed)[0] for feed in feeds])
 
 
+#: One validation tier: batch-1 feeds and their labels (None: judged by agreement alone).
+Tier = Tuple[Feeds, Optional[np.ndarray]]
+
+
+class Evaluator:
+    """`evaluate(kept)`: re-quantize with `kept` out of INT8 and measure it on every tier.
+
+    Quantized models are cached by their exclusion, so the build writes the model the search
+    measured instead of quantizing it once more.
+    """
+
+    def __init__(
+        self,
+        fp32_model: Any,
+        calibration: Feeds,
+        tiers: Mapping[str, Tier],
+        *,
+        quantizer: str = "nncf",
+        class_names: Sequence[str] = (),
+        settings: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        if not tiers or not any(feeds for feeds, _ in tiers.values()):
+            raise EdgeBuildError("the accuracy budget needs validation samples; got none")
+        self._fp32 = fp32_model
+        self._calibration = calibration
+        self._quantizer = quantizer
+        self._class_names = tuple(class_names)
+        self._settings = dict(settings or {})
+        self._tiers = {name: tier for name, tier in tiers.items() if tier[0]}
+        self._reference = {
+            name: _run(fp32_model, feeds) for name, (feeds, _) in self._tiers.items()
+        }
+        self._ref_uar = {
+            name: classification_metrics(self._reference[name], labels, class_names)["uar"]
+            for name, (_, labels) in self._tiers.items()
+            if labels is not None
+        }
+        self._models: Dict[Tuple[str, ...], Tuple[Any, Dict[str, Any]]] = {}
+        self._measured: Dict[Tuple[str, ...], Measurement] = {}
+        self.calls = 0
+
+    def quantized(self, kept: Sequence[str]) -> Tuple[Any, Dict[str, Any]]:
+        key = tuple(kept)
+        if key not in self._models:
+            self._models[key] = quantize_model(
+                self._fp32, self._calibration, quantizer=self._quantizer, exclude=key,
+                **self._settings,
+            )  # fmt: skip
+        return self._models[key]
+
+    def __call__(self, kept: Sequence[str]) -> Measurement:
+        key = tuple(kept)
+        if key in self._measured:
+            return self._measured[key]
+        self.calls += 1
+        model, _ = self.quantized(key)
+        per_tier: Dict[str, Dict[str, float]] = {}
+        for name, (feeds, labels) in self._tiers.items():
+            logits = _run(model, feeds)
+            reference = self._reference[name]
+            agreement = top1_agreement(reference, logits)
+            if name in self._ref_uar:
+                uar = classification_metrics(logits, labels, self._class_names)["uar"]
+                drop = self._ref_uar[name] - uar
+            else:
+                drop = 1.0 - agreement
+            per_tier[name] = {
+                "drop": float(drop),
+                "agreement": float(agreement),
+                "mean_abs_error": float(logit_errors(reference, logits)["mean_abs_error"]),
+            }
+        worst = max(per_tier.values(), key=lambda t: t["drop"])
+        measured = Measurement(
+            drop=worst["drop"],
+            agreement=min(t["agreement"] for t in per_tier.values()),
+            mean_abs_error=float(np.mean([t["mean_abs_error"] for t in per_tier.values()])),
+            tiers=per_tier,
+        )
+        self._measured[key] = measured
+        log.info("INT8 with %s kept: drop %.4f", list(key) or "nothing", measured.drop)
+        return measured
+
+
 def make_evaluator(
     fp32_model: Any,
     calibration: Feeds,
@@ -175,31 +254,20 @@ def make_evaluator(
     quantizer: str = "nncf",
     labels: Optional[np.ndarray] = None,
     class_names: Sequence[str] = (),
-) -> Callable[[Sequence[str]], Measurement]:
-    """`evaluate(kept_in_fp32)`: re-quantize with those nodes excluded, measure on ORT CPU.
+    extra_tiers: Optional[Mapping[str, Tier]] = None,
+    settings: Optional[Mapping[str, Any]] = None,
+) -> Evaluator:
+    """An `Evaluator` over the standard `validation` tier and any `extra_tiers` (e.g. hard).
 
-    `validation` must be disjoint from `calibration`. With `labels`, the drop is the UAR lost
+    Each tier must be disjoint from `calibration`. With labels, a tier's drop is the UAR lost
     against FP32 (negative when INT8 happens to do better); otherwise 1 - top-1 agreement.
     """
-    if not validation:
-        raise EdgeBuildError("the accuracy budget needs validation samples; got none")
-    reference = _run(fp32_model, validation)
-    ref_uar = None
-    if labels is not None:
-        ref_uar = classification_metrics(reference, labels, class_names)["uar"]
-
-    def evaluate(kept: Sequence[str]) -> Measurement:
-        model, _ = quantize_model(fp32_model, calibration, quantizer=quantizer, exclude=kept)
-        logits = _run(model, validation)
-        agreement = top1_agreement(reference, logits)
-        if ref_uar is not None:
-            drop = ref_uar - classification_metrics(logits, labels, class_names)["uar"]
-        else:
-            drop = 1.0 - agreement
-        error = logit_errors(reference, logits)["mean_abs_error"]
-        return Measurement(drop=float(drop), agreement=agreement, mean_abs_error=error)
-
-    return evaluate
+    tiers: Dict[str, Tier] = {"standard": (list(validation), labels)}
+    tiers.update(extra_tiers or {})
+    return Evaluator(
+        fp32_model, calibration, tiers, quantizer=quantizer, class_names=class_names,
+        settings=settings,
+    )  # fmt: skip
 
 
 def rank_groups(
@@ -229,20 +297,31 @@ def rank_groups(
     return sorted(costs, key=lambda c: (-c.cost, -c.error_cost, c.group))
 
 
+def _calls(evaluate: Callable[..., Any]) -> int:
+    return int(getattr(evaluate, "calls", 0))
+
+
 def meet_budget(
     max_accuracy_drop: float,
     groups: Sequence[str],
     evaluate: Callable[[Sequence[str]], Measurement],
     *,
     start: Sequence[str] = (),
+    seed: Sequence[str] = (),
 ) -> BudgetResult:
-    """Keep groups in FP32, most sensitive first, until the drop is within the budget.
+    """Keep the fewest groups out of INT8 that bring the drop within the budget.
+
+    All-INT8 (plus `start`) is measured first. When it misses the budget, the `seed` groups
+    (a ModelSpec's precision hints) are tried together; if they meet it, each one goes back to
+    INT8 unless the budget then fails. Otherwise every group is ranked by what keeping it alone
+    saves, and groups are kept costliest first until the budget holds, then pruned the same way.
 
     Args:
-        max_accuracy_drop: absolute budget (0.01 = one point of agreement or UAR).
+        max_accuracy_drop: absolute budget (0.01 = one point of UAR or agreement).
         groups: candidate groups (`candidate_groups`), as node names or prefixes.
-        evaluate: see `make_evaluator`; called once per group to rank, then once per step.
-        start: groups always kept in FP32 (e.g. the ModelSpec's precision hints).
+        evaluate: see `make_evaluator`.
+        start: groups the user keeps out of INT8 in every measurement (never pruned).
+        seed: groups to try first; kept only where the measurement needs them.
 
     Raises:
         EdgeBuildError: the budget is negative, or not met even with every group kept.
@@ -251,23 +330,53 @@ def meet_budget(
         raise EdgeBuildError(
             f"--max-accuracy-drop must be a non-negative number, got {max_accuracy_drop}"
         )
-    kept: List[str] = list(start)
-    baseline = evaluate(tuple(kept))
+    forced = tuple(start)
+    baseline = evaluate(forced)
     result = BudgetResult(max_accuracy_drop, baseline, [], [])
     if baseline.drop <= max_accuracy_drop:
+        result.evaluations = _calls(evaluate)
         return result
-    remaining = [g for g in groups if g not in kept]
-    result.ranking = rank_groups(remaining, evaluate, baseline=baseline, always=tuple(kept))
+    seeded = [g for g in seed if g not in forced]
+    if seeded:
+        measured = evaluate(forced + tuple(seeded))
+        if measured.drop <= max_accuracy_drop:
+            result.search = "seeded"
+            result.kept = [(g, measured) for g in seeded]
+            return _prune(result, forced, evaluate)
+    result.search = "ranked"
+    kept: List[str] = []
+    remaining = [g for g in groups if g not in forced]
+    result.ranking = rank_groups(remaining, evaluate, baseline=baseline, always=forced)
     best = baseline
     for cost in result.ranking:
         kept.append(cost.group)
-        measured = cost.kept if len(kept) == len(start) + 1 else evaluate(tuple(kept))
+        measured = cost.kept if len(kept) == 1 else evaluate(forced + tuple(kept))
         result.kept.append((cost.group, measured))
         best = measured if measured.drop < best.drop else best
         if measured.drop <= max_accuracy_drop:
-            return result
+            return _prune(result, forced, evaluate)
     raise EdgeBuildError(
         f"INT8 accuracy budget not met: drop {best.drop:.4f} at best (all-INT8 "
-        f"{baseline.drop:.4f}) with {len(kept)} group(s) kept in FP32, budget "
+        f"{baseline.drop:.4f}) with {len(forced) + len(kept)} group(s) kept out of INT8, budget "
         f"{max_accuracy_drop:.4f}; raise --max-accuracy-drop or build fp16"
     )
+
+
+def _prune(
+    result: BudgetResult, forced: Tuple[str, ...], evaluate: Callable[[Sequence[str]], Measurement]
+) -> BudgetResult:
+    """Return each kept group to INT8, last added first, where the budget still holds."""
+    kept = [group for group, _ in result.kept]
+    final = result.kept[-1][1]
+    for group in reversed(list(kept)):
+        trial = [g for g in kept if g != group]
+        measured = evaluate(forced + tuple(trial))
+        result.costs[group] = measured.drop - final.drop
+        if measured.drop <= result.max_accuracy_drop:
+            kept = trial
+            final = measured
+            result.readmitted.append(group)
+    result.kept = [(g, m) for g, m in result.kept if g in kept]
+    result.final_measurement = final
+    result.evaluations = _calls(evaluate)
+    return result

@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import List, Optional
 
 from edge.engine import device_command
-from edge.errors import EdgeBuildError
+from edge.errors import EdgeBuildError, UsageError
 from edge.models import architecture_names
 from edge.targets import DEFAULT_TARGET, TARGETS
-from quantize.pipeline import DEFAULT_TOLERANCE, PRECISIONS, BuildConfig, build_bundle
+from quantize.int8 import DEFAULT_RANGES, RANGES
+from quantize.pipeline import (
+    DEFAULT_MAX_ACCURACY_DROP,
+    DEFAULT_TOLERANCE,
+    PRECISIONS,
+    BuildConfig,
+    build_bundle,
+)
 from quantize.progress import Progress
 from quantize.simplify import SIMPLIFIERS
 
@@ -60,10 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-accuracy-drop",
         type=float,
-        default=None,
-        help="INT8 budget, absolute (e.g. 0.01): UAR drop on the labelled "
-        "validation split, else 1 - top-1 agreement with FP32; nodes are kept in "
-        "higher precision, most sensitive first, until it holds",
+        default=DEFAULT_MAX_ACCURACY_DROP,
+        help="INT8 accuracy budget, a fraction (default %(default)s = one point): UAR drop "
+        "against FP32 on the labelled validation tiers (the worst tier counts), else "
+        "1 - top-1 agreement. The build starts all-INT8 and keeps out of INT8 (in FP16) only "
+        "the groups the measurement proves must stay out",
+    )
+    parser.add_argument(
+        "--calib-ranges",
+        default=DEFAULT_RANGES,
+        help="how activation ranges are calibrated: nncf offers {}; ort offers {} "
+        "(default %(default)s, chosen by benchmarks.bench_quant)".format(
+            ", ".join(RANGES["nncf"]), ", ".join(RANGES["ort"])
+        ),
     )
     parser.add_argument(
         "--out",
@@ -155,6 +171,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _int8_lines(section) -> List[str]:
+    """How much is INT8 and what the budget kept out of it, for the one-screen summary."""
+    if not section or section.get("precision") != "int8" or not section.get("macs"):
+        return []
+    macs = section["macs"]
+    lines = [
+        "  int8 MACs   {:.1%} INT8, {:.1%} FP16, {:.1%} FP32 of {:.2f} GMAC (FP16 by {})".format(
+            macs["int8_share"], macs["fp16_share"], macs["fp32_share"], macs["total_gmac"],
+            macs["fp16_by"],
+        )
+    ]  # fmt: skip
+    budget = section.get("budget")
+    if budget is None:
+        lines.append("  placement   all INT8; accuracy budget NOT checked (no validation data)")
+        return lines
+    kept = [k["group"] for k in budget["kept_out_of_int8"]]
+    lines.append(
+        "  placement   {}; drop {:.2%} within budget {:.2%} ({} search, {} quantization(s))".format(
+            "kept out of INT8: " + ", ".join(kept) if kept else "all INT8",
+            budget["final"]["drop"], budget["max_accuracy_drop"], budget["search"],
+            budget["evaluations"],
+        )
+    )  # fmt: skip
+    return lines
+
+
 def _summary(result) -> str:
     m = result.manifest
     model = m["model"]
@@ -212,6 +254,7 @@ def _summary(result) -> str:
                 else "; not measured (no validation split)",
             )
         )
+    lines += _int8_lines(m.get("quantization"))
     lines += [
         "  lint        {} for TensorRT {}".format(
             "{} warning(s)".format(len(m["lint"]["findings"]))
@@ -241,17 +284,9 @@ def _summary(result) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    out = args.out
-    if out is None:
-        out = DEMO_OUT if args.checkpoint is None else Path("build") / args.checkpoint.stem
-    config = BuildConfig(
+def _config(args: argparse.Namespace, out: Path) -> BuildConfig:
+    """The BuildConfig of the command line; raises UsageError before any work."""
+    return BuildConfig(
         out=out,
         arch=args.arch,
         checkpoint=args.checkpoint,
@@ -271,7 +306,26 @@ def main(argv: Optional[List[str]] = None) -> int:
         calib_align=args.calib_align,
         annotation_fixes=args.annotation_fixes,
         max_accuracy_drop=args.max_accuracy_drop,
+        int8_ranges=args.calib_ranges,
     )
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    out = args.out
+    if out is None:
+        out = DEMO_OUT if args.checkpoint is None else Path("build") / args.checkpoint.stem
+    try:
+        config = _config(args, out)
+    except UsageError as exc:  # before any export or calibration
+        parser.print_usage(sys.stderr)
+        print(f"edge-build: error: {exc}", file=sys.stderr)
+        return 2
     try:
         result = build_bundle(
             config, progress=Progress(8 if args.precision != "fp32" else 7, quiet=args.quiet)

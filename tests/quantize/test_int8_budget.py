@@ -75,8 +75,8 @@ def test_budget_loop_keeps_exactly_the_sensitive_layer(evaluate):
     assert result.final.drop <= 0.05
     assert result.ranking[0].group == "/g1/Gemm" and result.ranking[0].cost > 0.3
     entry = result.to_dict()
-    assert entry["kept_in_fp32"][0]["group"] == "/g1/Gemm"
-    assert entry["kept_in_fp32"][0]["cost"] == pytest.approx(
+    assert entry["kept_out_of_int8"][0]["group"] == "/g1/Gemm"
+    assert entry["kept_out_of_int8"][0]["cost"] == pytest.approx(
         result.baseline.drop - result.final.drop
     )
     # the model that ships with that exclusion is legal and keeps /g1/Gemm in FP32
@@ -100,6 +100,48 @@ def test_unreachable_budget_fails_with_the_best_drop():
         meet_budget(0.01, ["/a/", "/b/"], evaluate)
     with pytest.raises(EdgeBuildError, match="non-negative"):
         meet_budget(-0.1, ["/a/"], evaluate)
+
+
+def test_a_needed_hint_is_kept_and_an_unneeded_one_goes_back_to_int8(evaluate):
+    # hints seed the search: both seeded together meet the budget, then /g2/Gemm is
+    # measured back in INT8 and stays there, because the budget still holds without it
+    result = meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], evaluate, seed=("/g1/Gemm", "/g2/Gemm"))
+    assert result.search == "seeded"
+    assert result.excluded == ("/g1/Gemm",)
+    assert result.readmitted == ["/g2/Gemm"]
+    assert result.final.drop <= 0.05
+    entry = result.to_dict()
+    assert entry["readmitted_to_int8"] == ["/g2/Gemm"]
+    # the cost reported for the kept group: the drop if it alone went back to INT8
+    assert entry["kept_out_of_int8"][0]["cost"] > 0.3
+
+
+def test_a_wrong_hint_does_not_decide(evaluate):
+    # seeding only the harmless layer misses the budget, so the ranked search takes over
+    result = meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], evaluate, seed=("/g2/Gemm",))
+    assert result.search == "ranked"
+    assert result.excluded == ("/g1/Gemm",)
+
+
+def test_user_exclusions_are_never_pruned(evaluate):
+    result = meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], evaluate, start=("/g2/Gemm",))
+    assert result.excluded == ("/g1/Gemm",)
+    assert "/g2/Gemm" not in result.readmitted
+
+
+def test_evaluator_measures_every_tier_and_the_worst_counts():
+    model = _outlier_model()
+    evaluate = make_evaluator(
+        model, _feeds(32, 0), _feeds(16, 1), quantizer="ort",
+        extra_tiers={"hard": (_feeds(16, 2), None)},
+    )  # fmt: skip
+    measured = evaluate(())
+    assert set(measured.tiers) == {"standard", "hard"}
+    assert measured.drop == max(t["drop"] for t in measured.tiers.values())
+    assert evaluate(()) is measured  # cached: one quantization per exclusion
+    assert evaluate.calls == 1
+    shipped, _ = evaluate.quantized(())
+    assert errors(check_qdq(shipped)) == []
 
 
 def test_met_budget_keeps_nothing(evaluate):
