@@ -11,15 +11,18 @@ accepts only symmetric INT8 (zero point 0) and per-channel weights on the output
 - rewrites activation Q/DQ pairs to INT8 with zero point 0 and the scale that covers the same
   real range (a UINT8 [0, 255*s] range becomes [-127, 127] * 255*s/127: one bit of resolution
   is lost on non-negative tensors, exactly what TensorRT's symmetric INT8 costs anyway);
-- puts a Q/DQ on the unquantized input of a residual Add whose other input is already
-  quantized and whose unquantized input comes from a Conv/Gemm/MatMul, so TensorRT can fuse
-  the Add into that layer with both inputs in INT8 (NVIDIA/TensorRT #1992, #3861).
+- places Q/DQ around residual Adds as TensorRT fuses them (Developer Guide, Q/DQ placement
+  recommendations; NVIDIA/TensorRT #1992, #3270): no Q/DQ on the output of the Conv the Add is
+  fused into, a Q/DQ on the residual input, so Conv + Add (+ ReLU) run as one INT8 layer;
+- removes a lone Q/DQ from a Conv/Gemm/MatMul whose other input is float: no INT8 kernel
+  reads it, and it only adds a rounding (and, for TensorRT, a reformat).
 
 It never changes the opset. The result must pass `edge.lint.check_qdq`, or `legalize` raises.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
@@ -30,6 +33,7 @@ from edge._lazy import require
 from edge.errors import EdgeBuildError
 from edge.lint import check_qdq, errors
 from edge.lint.qdq import output_channel_axis
+from edge.runtime.ort_lowering import FUSED_RESIDUAL_KEY
 
 __all__ = [
     "Change",
@@ -279,43 +283,109 @@ def _dq_fed(name: str, g: _Graph) -> bool:
     return node is not None and node.op_type == "DequantizeLinear"
 
 
-def _fusable_source(name: str, g: _Graph) -> bool:
-    node = g.producer.get(name)
-    while node is not None and node.op_type in SHAPE_OPS:
-        node = g.producer.get(node.input[0])
-    return node is not None and node.op_type in FUSABLE
+def _qdq_pair(name: str, g: _Graph) -> Optional[Tuple[Any, Any]]:
+    """(Q, DQ) when `name` is a DequantizeLinear output fed by a QuantizeLinear, else None."""
+    dq = g.producer.get(name)
+    if dq is None or dq.op_type != "DequantizeLinear":
+        return None
+    q = g.producer.get(dq.input[0])
+    if q is None or q.op_type != "QuantizeLinear":
+        return None
+    return q, dq
 
 
-def _residual_targets(g: _Graph, skip: Set[str]) -> List[Tuple[Any, int]]:
+def _fusable_conv(name: str, g: _Graph) -> Optional[Any]:
+    """The Conv/Gemm/MatMul producing `name` (seen through one Q/DQ pair) that TensorRT can fuse
+    an Add into: its output feeds nothing else."""
+    pair = _qdq_pair(name, g)
+    source = pair[0].input[0] if pair is not None else name
+    node = g.producer.get(source)
+    if node is None or node.op_type not in FUSABLE:
+        return None
+    if len(g.users.get(source, [])) != 1:
+        return None
+    if pair is not None:
+        q, dq = pair
+        if len(g.users.get(q.output[0], [])) != 1 or len(g.users.get(dq.output[0], [])) != 1:
+            return None
+    return node
+
+
+def _residual_adds(g: _Graph, skip: Set[str]) -> List[Tuple[Any, int, int]]:
+    """(Add, fused input index, residual input index) for every Add TensorRT can fuse into the
+    Conv behind one of its inputs; with two candidates the later one (the deeper branch) fuses."""
+    order = {id(n): i for i, n in enumerate(g.model.graph.node)}
     found = []
     for node in g.model.graph.node:
         if node.op_type != "Add" or len(node.input) != 2 or node.name in skip:
             continue
         if any(name in g.const for name in node.input):
             continue
-        quantized = [_dq_fed(name, g) for name in node.input]
-        if sum(quantized) != 1:
+        convs = [_fusable_conv(name, g) for name in node.input]
+        candidates = [i for i, c in enumerate(convs) if c is not None]
+        if not candidates:
             continue
-        index = quantized.index(False)
-        if _fusable_source(node.input[index], g):
-            found.append((node, index))
+        fused = max(candidates, key=lambda i: order[id(convs[i])])
+        found.append((node, fused, 1 - fused))
     return found
 
 
 def residual_add_inputs(model: Any, *, exclude: Sequence[str] = ()) -> List[str]:
-    """Tensors `legalize` will quantize on residual Adds: their ranges must be measured first."""
+    """Residual inputs `legalize` will quantize: their ranges must be measured first."""
     g = _Graph(model)
-    return sorted({node.input[i] for node, i in _residual_targets(g, set(exclude))})
+    return sorted(
+        {
+            node.input[residual]
+            for node, fused, residual in _residual_adds(g, set(exclude))
+            if not _dq_fed(node.input[residual], g) and _int8_compute(node.input[fused], g)
+        }
+    )
+
+
+def _unquantize_fused_branches(g: _Graph, skip: Set[str]) -> List[Change]:
+    """Remove the Q/DQ on the Conv output an Add is fused into (TensorRT placement rule)."""
+    changes: List[Change] = []
+    dead: Set[int] = set()
+    removed: Dict[str, float] = {}
+    for node, fused, _ in _residual_adds(g, skip):
+        pair = _qdq_pair(node.input[fused], g)
+        if pair is None:
+            continue
+        q, dq = pair
+        conv = g.producer[q.input[0]]
+        scale = g.const.get(q.input[1])
+        if scale is not None and scale.size == 1:  # already legal here: INT8, zero point 0
+            removed[q.input[0]] = float(scale.reshape(()))
+        node.input[fused] = q.input[0]
+        dead.update((id(q), id(dq)))
+        changes.append(
+            Change(
+                "residual-fusion",
+                node.name,
+                f"Q/DQ removed from {conv.name!r}'s output so TensorRT fuses this Add into it",
+            )  # fmt: skip
+        )
+    if removed:  # the host stand-in puts them back (edge.runtime.ort_lowering)
+        _set_metadata(g.model, FUSED_RESIDUAL_KEY, json.dumps(removed, sort_keys=True))
+    if dead:
+        keep = [n for n in g.model.graph.node if id(n) not in dead]
+        del g.model.graph.node[:]
+        g.model.graph.node.extend(keep)
+        g.reindex()
+    return changes
 
 
 def _quantize_residuals(
     g: _Graph, ranges: Mapping[str, float], skip: Set[str]
 ) -> Tuple[List[Change], List[str]]:
+    """Q/DQ on the residual input of a fused Add whose other branch computes in INT8."""
     changes: List[Change] = []
     missing: List[str] = []
     before: Dict[int, List[Any]] = {}
-    for node, index in _residual_targets(g, skip):
+    for node, fused, index in _residual_adds(g, skip):
         tensor = node.input[index]
+        if _dq_fed(tensor, g) or not _int8_compute(node.input[fused], g):
+            continue
         amax = ranges.get(tensor)
         if amax is None or not np.isfinite(amax) or amax <= 0:
             missing.append(tensor)
@@ -340,6 +410,92 @@ def _quantize_residuals(
         g.model.graph.node.extend(nodes)
         g.reindex()
     return changes, missing
+
+
+def _int8_compute(name: str, g: _Graph) -> bool:
+    """Whether the Conv behind `name` reads INT8 data (its input is a DequantizeLinear)."""
+    pair = _qdq_pair(name, g)
+    conv = g.producer.get(pair[0].input[0] if pair is not None else name)
+    return conv is not None and bool(conv.input) and _dq_fed(conv.input[0], g)
+
+
+def _set_metadata(model: Any, key: str, value: str) -> None:
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = value
+            return
+    prop = model.metadata_props.add()
+    prop.key, prop.value = key, value
+
+
+def _unquantize_partial(g: _Graph, skip: Set[str]) -> List[Change]:
+    """A weighted op with only one INT8 input is no INT8 kernel: drop that lone Q/DQ.
+
+    A weight goes back to its dequantized float values; an activation Q/DQ read by nothing
+    else is bypassed. Either way the op computes what it computed before, minus one rounding.
+    """
+    changes: List[Change] = []
+    for node in list(g.model.graph.node):
+        if node.op_type not in FUSABLE or len(node.input) < 2 or node.name in skip:
+            continue
+        data, weight = node.input[0], node.input[1]
+        if _dq_fed(data, g) == _dq_fed(weight, g):
+            continue
+        if _dq_fed(weight, g):
+            dq = g.producer.get(weight)
+            if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] not in g.const:
+                continue
+            values = _dequantized(dq, g)
+            node.input[1] = g.add_const(dq.input[0] + "_float", values.astype(np.float32))
+            what = "weight"
+        else:
+            pair = _qdq_pair(data, g)
+            if pair is None or len(g.users.get(pair[1].output[0], [])) != 1:
+                continue
+            node.input[0] = pair[0].input[0]
+            what = "input"
+        changes.append(
+            Change("partial", node.name, f"lone INT8 {what} Q/DQ removed: no INT8 kernel reads it")
+        )
+        g.reindex()
+    if changes:
+        used = {name for n in g.model.graph.node for name in n.input}
+        used.update(o.name for o in g.model.graph.output)
+        keep = []
+        for n in g.model.graph.node:
+            if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not any(
+                o in used for o in n.output
+            ):
+                continue
+            keep.append(n)
+        if len(keep) != len(g.model.graph.node):
+            del g.model.graph.node[:]
+            g.model.graph.node.extend(keep)
+            # a Q whose DQ just went away is now unused as well
+            used = {name for n in g.model.graph.node for name in n.input}
+            used.update(o.name for o in g.model.graph.output)
+            keep = [
+                n
+                for n in g.model.graph.node
+                if n.op_type != "QuantizeLinear" or any(o in used for o in n.output)
+            ]
+            del g.model.graph.node[:]
+            g.model.graph.node.extend(keep)
+        g.reindex()
+    return changes
+
+
+def _dequantized(dq: Any, g: _Graph) -> np.ndarray:
+    values = g.const[dq.input[0]].astype(np.float64)
+    scale = g.const[dq.input[1]].astype(np.float64)
+    zp = g.const.get(dq.input[2]) if len(dq.input) > 2 and dq.input[2] else None
+    zp = np.zeros_like(scale) if zp is None else zp.astype(np.float64)
+    axis = _attr_int(dq, "axis", 1)
+    if scale.ndim == 1 and values.ndim > 1:
+        shape = [1] * values.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return (values - zp) * scale
 
 
 def legalize(
@@ -377,6 +533,8 @@ def legalize(
         if change is not None:
             changes.append(change)
     g.reindex()
+    changes.extend(_unquantize_fused_branches(g, set(exclude)))
+    changes.extend(_unquantize_partial(g, set(exclude)))
     residual, missing = _quantize_residuals(g, activation_ranges or {}, set(exclude))
     changes.extend(residual)
     if missing:

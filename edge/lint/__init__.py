@@ -1,5 +1,5 @@
 """ONNX lint for TensorRT targets: opset range, operator support, rejected attributes, Q/DQ
-legality and size, checked on the host before anyone waits for a build on a device.
+legality, Q/DQ placements that block TensorRT's INT8 fusions (warnings) and size, checked on the host before anyone waits for a build on a device.
 
 `lint_onnx(model_or_path, target)` returns findings with node names; `check_qdq(model)` is the
 Q/DQ part alone, for the quantization step. Needs `onnx` (host extra) when called, numpy only
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from edge.lint.check import PROTOBUF_LIMIT, errors, lint_onnx
 from edge.lint.findings import ERROR, WARNING, Finding
+from edge.lint.placement import check_placement
 from edge.lint.qdq import check_qdq
 from edge.lint.tables import FAMILIES, RELEASES, ReleaseRules, releases_for
 
@@ -21,6 +22,7 @@ __all__ = [
     "WARNING",
     "Finding",
     "ReleaseRules",
+    "check_placement",
     "check_qdq",
     "errors",
     "lint_onnx",

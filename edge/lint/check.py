@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Tuple, Union
 from edge._lazy import require
 from edge.errors import EdgeBuildError
 from edge.lint.findings import ERROR, Finding
+from edge.lint.placement import check_placement
 from edge.lint.qdq import check_qdq
 from edge.lint.tables import RELEASES, ReleaseRules, releases_for
 
@@ -164,7 +165,7 @@ def lint_onnx(
         schema.name for schema in onnx.defs.get_all_schemas_with_history() if schema.domain == ""
     }
     per_release = {r: _release_findings(model, RELEASES[r], known) for r in releases}
-    qdq = check_qdq(model)
+    qdq = check_qdq(model) + check_placement(model)
     if qdq:
         per_release = {r: f + qdq for r, f in per_release.items()}
     return _merge(per_release)

@@ -8,6 +8,8 @@ computes nearly the same numbers.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -133,8 +135,8 @@ def test_gemm_weight_axis_and_zero_point_are_requantized():
     np.testing.assert_allclose(values * new_scale, real, atol=new_scale.max())
 
 
-def _residual_model():
-    """Conv output (no Q/DQ) + a Q/DQ'd skip input: TensorRT wants both Add inputs in INT8."""
+def _residual_model(*, conv_out_qdq=False, skip_qdq=True):
+    """x -Q/DQ-> Conv (INT8 weight) -> [Q/DQ] -> Add <- [Q/DQ] <- x: a ResNet-style residual."""
     w = RNG.normal(size=(4, 4, 1, 1)).astype(np.float32)
     w_scale = (np.abs(w).reshape(4, -1).max(axis=1) / 127).astype(np.float32)
     nodes = [
@@ -142,8 +144,22 @@ def _residual_model():
         helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["xd"], name="dq_x"),
         helper.make_node("DequantizeLinear", ["wq", "ws", "wzp"], ["wd"], name="dq_w", axis=0),
         helper.make_node("Conv", ["xd", "wd"], ["c"], name="conv"),
-        helper.make_node("Add", ["c", "xd"], ["y"], name="residual_add"),
     ]
+    conv_out = "c"
+    if conv_out_qdq:
+        nodes += [
+            helper.make_node("QuantizeLinear", ["c", "cs", "zp"], ["cq"], name="q_c"),
+            helper.make_node("DequantizeLinear", ["cq", "cs", "zp"], ["cd"], name="dq_c"),
+        ]
+        conv_out = "cd"
+    skip = "x"
+    if skip_qdq:
+        nodes += [
+            helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["sq"], name="q_skip"),
+            helper.make_node("DequantizeLinear", ["sq", "s", "zp"], ["sd"], name="dq_skip"),
+        ]
+        skip = "sd"
+    nodes.append(helper.make_node("Add", [conv_out, skip], ["y"], name="residual_add"))
     graph = helper.make_graph(
         nodes,
         "g",
@@ -151,6 +167,7 @@ def _residual_model():
         [helper.make_tensor_value_info("y", TP.FLOAT, [1, 4, 3, 3])],
         [
             _init("s", np.float32(2.0 / 127)),
+            _init("cs", np.float32(4.0 / 127)),
             _init("zp", np.int8(0)),
             _init("wq", np.round(w / w_scale[:, None, None, None]).astype(np.int8)),
             _init("ws", w_scale),
@@ -160,28 +177,92 @@ def _residual_model():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)], ir_version=8)
 
 
-def test_residual_add_gets_qdq_on_both_inputs():
+def _add_inputs(model):
+    producers = {o: n for n in model.graph.node for o in n.output}
+    add = next(n for n in model.graph.node if n.name == "residual_add")
+    return [producers[i].op_type if i in producers else i for i in add.input]
+
+
+def test_tensorrt_form_is_left_alone():
+    """Conv output straight into the Add, Q/DQ on the residual input only: what TensorRT fuses
+    (Developer Guide Q/DQ placement; NVIDIA/TensorRT #1992, #3270)."""
     model = _residual_model()
-    assert errors(check_qdq(model)) == []
-    assert residual_add_inputs(model) == ["c"]
+    assert residual_add_inputs(model) == []
+    assert legalize(model) == []
+    assert _add_inputs(model) == ["Conv", "DequantizeLinear"]
+
+
+def test_qdq_on_the_fused_conv_output_is_removed_and_kept_for_the_cpu():
+    from edge.lint import check_placement
+    from edge.runtime.ort_lowering import FUSED_RESIDUAL_KEY, lower_for_cpu
+
+    model = _residual_model(conv_out_qdq=True)
+    assert {f.rule for f in check_placement(model)} == {"qdq-residual"}
     x = RNG.uniform(-1, 1, size=(1, 4, 3, 3)).astype(np.float32)
     before = _run(model, {"x": x})
 
-    changes = legalize(model, activation_ranges={"c": 4.0})
+    changes = legalize(model)
+
+    assert [c.kind for c in changes] == ["residual-fusion"]
+    assert _add_inputs(model) == ["Conv", "DequantizeLinear"]
+    assert check_placement(model) == [] and errors(check_qdq(model)) == []
+    # one rounding fewer: still within one quantization step of the old output
+    np.testing.assert_allclose(_run(model, {"x": x}), before, atol=4.0 / 127)
+    # the removed scale travels in the metadata; the CPU lowering restores the old graph
+    (prop,) = [p for p in model.metadata_props if p.key == FUSED_RESIDUAL_KEY]
+    assert json.loads(prop.value) == {"c": pytest.approx(4.0 / 127)}
+    lowered = onnx.ModelProto()
+    lowered.CopyFrom(model)
+    assert lower_for_cpu(lowered) >= 1
+    np.testing.assert_allclose(_run(lowered, {"x": x}), before, atol=1e-6)
+
+
+def test_unquantized_residual_input_gets_qdq_from_its_measured_range():
+    model = _residual_model(skip_qdq=False)
+    assert residual_add_inputs(model) == ["x"]
+    x = RNG.uniform(-1, 1, size=(1, 4, 3, 3)).astype(np.float32)
+    before = _run(model, {"x": x})
+
+    changes = legalize(model, activation_ranges={"x": 1.0})
 
     assert [c.kind for c in changes] == ["residual"]
-    producers = {o: n for n in model.graph.node for o in n.output}
-    add = next(n for n in model.graph.node if n.name == "residual_add")
-    assert [producers[i].op_type for i in add.input] == ["DequantizeLinear"] * 2
+    assert _add_inputs(model) == ["Conv", "DequantizeLinear"]
     assert errors(check_qdq(model)) == []
     np.testing.assert_allclose(_run(model, {"x": x}), before, atol=0.05)
     assert model.opset_import[0].version == 16
 
 
 def test_excluded_add_and_missing_range_are_left_alone():
-    model = _residual_model()
-    assert legalize(model, activation_ranges={"c": 4.0}, exclude=["residual_add"]) == []
-    assert legalize(_residual_model()) == []  # no measured range: nothing invented
+    model = _residual_model(skip_qdq=False)
+    assert legalize(model, activation_ranges={"x": 1.0}, exclude=["residual_add"]) == []
+    assert legalize(_residual_model(skip_qdq=False)) == []  # no measured range: nothing invented
+
+
+def test_lone_weight_qdq_goes_back_to_float():
+    """A Conv with an INT8 weight but a float input is no INT8 kernel (MMNet's attention convs)."""
+    w = RNG.normal(size=(2, 3, 1, 1)).astype(np.float32)
+    scale = (np.abs(w).reshape(2, -1).max(axis=1) / 127).astype(np.float32)
+    wq = np.round(w / scale[:, None, None, None]).astype(np.int8)
+    nodes = [
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wzp"], ["wd"], name="dq_w", axis=0),
+        helper.make_node("Conv", ["x", "wd"], ["y"], name="conv"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TP.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TP.FLOAT, [1, 2, 4, 4])],
+        [_init("wq", wq), _init("ws", scale), _init("wzp", np.zeros(2, np.int8))],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    x = RNG.normal(size=(1, 3, 4, 4)).astype(np.float32)
+    before = _run(model, {"x": x})
+
+    changes = legalize(model)
+
+    assert [c.kind for c in changes] == ["partial"]
+    assert [n.op_type for n in model.graph.node] == ["Conv"]
+    np.testing.assert_allclose(_run(model, {"x": x}), before, rtol=1e-6, atol=1e-6)
 
 
 def test_unfixable_qdq_raises_naming_the_model():
