@@ -367,6 +367,7 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                 reduced, quantization = reduce_precision(
                     config, spec, trt, final_path, staging, validation=validation,
                     fp32_logits=fp32_logits, calibration=calibration, lint=lint_for_target,
+                    report=progress.live,
                 )  # fmt: skip
                 measured = reduced["measured_vs_fp32"]
                 if measured:

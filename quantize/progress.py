@@ -23,6 +23,7 @@ class Progress:
         self.quiet = quiet
         self.timings: Dict[str, float] = {}
         self._notes: List[str] = []
+        self._broken = False
 
     def _write(self, text: str) -> None:
         if not self.quiet:
@@ -32,6 +33,13 @@ class Progress:
     def note(self, text: str) -> None:
         self._notes.append(text)
 
+    def live(self, text: str) -> None:
+        """A line printed at once, under the running stage (long stages: the INT8 search)."""
+        if not self._broken:
+            self._write("\n")
+            self._broken = True
+        self._write(f"      {text}\n")
+
     def _flush_notes(self) -> None:
         for text in self._notes:
             self._write(f"      {text}\n")
@@ -40,6 +48,7 @@ class Progress:
     @contextmanager
     def stage(self, title: str, key: Optional[str] = None) -> Iterator[None]:
         self.index += 1
+        self._broken = False
         self._write(f"[{self.index}/{self.total}] {title} ... ")
         start = time.perf_counter()
         try:
@@ -50,5 +59,5 @@ class Progress:
             raise
         elapsed = time.perf_counter() - start
         self.timings[key or title] = round(elapsed, 3)
-        self._write(f"{elapsed:.1f} s\n")
+        self._write(f"      done in {elapsed:.1f} s\n" if self._broken else f"{elapsed:.1f} s\n")
         self._flush_notes()

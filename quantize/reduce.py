@@ -46,6 +46,7 @@ def reduce_precision(
     fp32_logits: Optional[np.ndarray],
     calibration,
     lint,
+    report=None,
 ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Build `config.precision` (fp16/int8); return its `models` entry and `quantization` section."""
     precision = config.precision
@@ -58,7 +59,7 @@ def reduce_precision(
     else:
         if calibration is None:
             raise CalibrationError("INT8 needs calibration data: --calib-samples must be > 0")
-        section = _int8(config, spec, trt, fp32_path, out, validation, fp32_logits, calibration)
+        section = _int8(config, spec, trt, fp32_path, out, validation, calibration, report)
     findings = lint(out, trt.name)
     measured = _measure(out, spec, validation, fp32_logits)
     if (
@@ -100,7 +101,7 @@ def _usable_hints(model: Any, hints: Tuple[str, ...]) -> Tuple[str, ...]:
     return tuple(usable)
 
 
-def _int8(config, spec, trt, fp32_path, out, validation, fp32_logits, calibration):
+def _int8(config, spec, trt, fp32_path, out, validation, calibration, report):
     """All-INT8 first; keep out of INT8 only what the accuracy budget proves it must."""
     from quantize.int8 import Int8Result, calibration_feeds, quantize_model
     from quantize.macs import mac_shares
@@ -129,6 +130,7 @@ def _int8(config, spec, trt, fp32_path, out, validation, fp32_logits, calibratio
             class_names=spec.class_names,
             extra_tiers=_extra_tiers(validation, spec),
             settings={"ranges": config.int8_ranges, "opset": trt.opset},
+            report=report,
         )
         budget = meet_budget(
             config.max_accuracy_drop,

@@ -26,7 +26,6 @@ from edge.metrics import classification_metrics, logit_errors, top1_agreement
 from quantize.int8 import Feeds, node_scope, quantize_model
 
 __all__ = [
-    "MMNET_HIGH_PRECISION",
     "Measurement",
     "GroupCost",
     "BudgetResult",
@@ -38,8 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: MMNet's measured default: node-name prefixes kept in FP32 (see the module docstring).
-MMNET_HIGH_PRECISION = ("/Sub", "/conv_act/", "/main_branch/")
 
 #: Ops whose inputs a quantizer turns into INT8; a group without one has nothing to keep.
 QUANTIZABLE = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Sub", "Concat")
@@ -183,6 +180,7 @@ class Evaluator:
         quantizer: str = "nncf",
         class_names: Sequence[str] = (),
         settings: Optional[Mapping[str, Any]] = None,
+        report: Optional[Callable[[str], None]] = None,
     ) -> None:
         if not tiers or not any(feeds for feeds, _ in tiers.values()):
             raise EdgeBuildError("the accuracy budget needs validation samples; got none")
@@ -202,6 +200,7 @@ class Evaluator:
         }
         self._models: Dict[Tuple[str, ...], Tuple[Any, Dict[str, Any]]] = {}
         self._measured: Dict[Tuple[str, ...], Measurement] = {}
+        self._report = report
         self.calls = 0
 
     def quantized(self, kept: Sequence[str]) -> Tuple[Any, Dict[str, Any]]:
@@ -242,7 +241,15 @@ class Evaluator:
             tiers=per_tier,
         )
         self._measured[key] = measured
-        log.info("INT8 with %s kept: drop %.4f", list(key) or "nothing", measured.drop)
+        line = "quantization {}: {} kept out of INT8, drop {:.2%} ({})".format(
+            self.calls,
+            ", ".join(key) if key else "nothing",
+            measured.drop,
+            ", ".join(f"{t} agreement {v['agreement']:.1%}" for t, v in per_tier.items()),
+        )
+        log.info(line)
+        if self._report is not None:
+            self._report(line)
         return measured
 
 
@@ -256,6 +263,7 @@ def make_evaluator(
     class_names: Sequence[str] = (),
     extra_tiers: Optional[Mapping[str, Tier]] = None,
     settings: Optional[Mapping[str, Any]] = None,
+    report: Optional[Callable[[str], None]] = None,
 ) -> Evaluator:
     """An `Evaluator` over the standard `validation` tier and any `extra_tiers` (e.g. hard).
 
@@ -266,7 +274,7 @@ def make_evaluator(
     tiers.update(extra_tiers or {})
     return Evaluator(
         fp32_model, calibration, tiers, quantizer=quantizer, class_names=class_names,
-        settings=settings,
+        settings=settings, report=report,
     )  # fmt: skip
 
 

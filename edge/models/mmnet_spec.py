@@ -18,9 +18,9 @@ CASME2_5_CLASSES = ("happiness", "repression", "disgust", "surprise", "others")
 #: Label order of the official `CASME2_3.py`; negative = repression, disgust, fear, sadness.
 CASME2_3_CLASSES = ("happiness", "surprise", "negative")
 
-#: ONNX node-name prefixes INT8 keeps in higher precision. Measured on the demo MMNet (see
-#: quantize/sensitivity.py): the motion path (onset/apex difference, stem, CA blocks) is what INT8
-#: hurts; the fact sheet's suspects (ViT branch, fusion Add, the 100,352-wide Gemm) were refuted.
+#: ONNX node-name prefixes the INT8 placement search tries first when all-INT8 misses the
+#: accuracy budget: the motion path (onset/apex difference, stem, CA blocks), where INT8 hurt an
+#: untrained MMNet most. A seed, not a decision: quantize/sensitivity.py measures each one.
 PRECISION_HINTS = ("/Sub", "/conv_act/", "/main_branch/")
 
 

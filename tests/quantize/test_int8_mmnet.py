@@ -21,10 +21,10 @@ from calib.prepare import prepare_synthetic  # noqa: E402
 from edge.bundle import Bundle  # noqa: E402
 from edge.lint import check_qdq, errors, lint_onnx  # noqa: E402
 from edge.metrics import top1_agreement  # noqa: E402
+from edge.models.mmnet_spec import PRECISION_HINTS  # noqa: E402
 from edge.runtime.ort import OrtRunner  # noqa: E402
 from quantize.data import ValidationSet  # noqa: E402
 from quantize.int8 import quantize_int8  # noqa: E402
-from quantize.sensitivity import MMNET_HIGH_PRECISION  # noqa: E402
 
 TARGETS = {"10": 17, "8.5": 16}
 
@@ -122,7 +122,7 @@ def test_ort_int8_agrees_with_fp32_on_real_faces(bundles, calibration, tmp_path)
         out,
         calibration,
         quantizer="ort",
-        exclude=MMNET_HIGH_PRECISION,
+        exclude=PRECISION_HINTS,
     )
     assert any(n.startswith("/main_branch/") for n in result.excluded)
 
