@@ -15,6 +15,8 @@ imports `quantize` (allowed for `benchmarks/bench_*.py`).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 import tempfile
@@ -86,7 +88,9 @@ def _build(argv: Sequence[str]) -> Tuple[Path, float]:
     from quantize.cli.build import main as build_main
 
     start = time.perf_counter()
-    if build_main([*argv, "--quiet"]) != 0:
+    with contextlib.redirect_stdout(io.StringIO()):  # the summary; the figures follow
+        code = build_main([*argv, "--quiet"])
+    if code != 0:
         raise SystemExit(f"bench_quant: edge-build {' '.join(argv)} failed")
     return Path(argv[argv.index("--out") + 1]), time.perf_counter() - start
 

@@ -14,6 +14,7 @@ accepts only symmetric INT8 (zero point 0) and per-channel weights on the output
 - places Q/DQ around residual Adds as TensorRT fuses them (Developer Guide, Q/DQ placement
   recommendations; NVIDIA/TensorRT #1992, #3270): no Q/DQ on the output of the Conv the Add is
   fused into, a Q/DQ on the residual input, so Conv + Add (+ ReLU) run as one INT8 layer;
+- removes a Q/DQ between a Conv/Gemm and the activation TensorRT fuses into it;
 - removes a lone Q/DQ from a Conv/Gemm/MatMul whose other input is float: no INT8 kernel
   reads it, and it only adds a rounding (and, for TensorRT, a reformat).
 
@@ -419,6 +420,47 @@ def _int8_compute(name: str, g: _Graph) -> bool:
     return conv is not None and bool(conv.input) and _dq_fed(conv.input[0], g)
 
 
+#: Activations TensorRT fuses into the Conv/Gemm before them.
+ACTIVATIONS = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish")
+
+
+def _unquantize_before_activations(g: _Graph, skip: Set[str]) -> List[Change]:
+    """Remove a Q/DQ between a Conv/Gemm and its activation: TensorRT fuses the pair and
+    quantizes the activation's output, so that pair only blocks the fusion (ORT's quantizer
+    puts it there for its own kernels)."""
+    changes: List[Change] = []
+    dead: Set[int] = set()
+    for node in g.model.graph.node:
+        if node.op_type not in ACTIVATIONS or node.name in skip or not node.input:
+            continue
+        pair = _qdq_pair(node.input[0], g)
+        if pair is None:
+            continue
+        q, dq = pair
+        source = g.producer.get(q.input[0])
+        if source is None or source.op_type not in FUSABLE:
+            continue
+        if len(g.users.get(q.output[0], [])) != 1 or len(g.users.get(dq.output[0], [])) != 1:
+            continue
+        if len(g.users.get(q.input[0], [])) != 1:
+            continue
+        node.input[0] = q.input[0]
+        dead.update((id(q), id(dq)))
+        changes.append(
+            Change(
+                "activation-fusion",
+                node.name,
+                f"Q/DQ removed between {source.name!r} and this activation so TensorRT fuses them",
+            )  # fmt: skip
+        )
+    if dead:
+        keep = [n for n in g.model.graph.node if id(n) not in dead]
+        del g.model.graph.node[:]
+        g.model.graph.node.extend(keep)
+        g.reindex()
+    return changes
+
+
 def _set_metadata(model: Any, key: str, value: str) -> None:
     for prop in model.metadata_props:
         if prop.key == key:
@@ -533,6 +575,7 @@ def legalize(
         if change is not None:
             changes.append(change)
     g.reindex()
+    changes.extend(_unquantize_before_activations(g, set(exclude)))
     changes.extend(_unquantize_fused_branches(g, set(exclude)))
     changes.extend(_unquantize_partial(g, set(exclude)))
     residual, missing = _quantize_residuals(g, activation_ranges or {}, set(exclude))

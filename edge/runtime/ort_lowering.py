@@ -33,6 +33,7 @@ __all__ = [
     "lower_for_cpu",
     "restore_fused_residual_qdq",
     "retype_int8_activations",
+    "sink_dequantize_below_moves",
 ]
 
 #: Appended to the executor's name when the runner executed a lowered copy.
@@ -150,6 +151,72 @@ def restore_fused_residual_qdq(model: Any) -> int:
     return added
 
 
+#: Ops that only move values: a per-tensor DequantizeLinear commutes with them exactly.
+MOVING_OPS = ("Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze")
+#: Readers ONNX Runtime fuses with a DequantizeLinear into an integer kernel.
+QUANTIZED_READERS = ("Gemm", "MatMul", "Conv")
+
+
+def sink_dequantize_below_moves(model: Any) -> int:
+    """`DQ -> Reshape/Transpose -> Gemm` becomes `Reshape/Transpose -> DQ -> Gemm`; returns how many.
+
+    NNCF quantizes a tensor before the shape ops that lead to a Gemm (TensorRT propagates Q/DQ
+    through them); ONNX Runtime fuses a DequantizeLinear into QGemm/QLinearMatMul only when it
+    feeds the Gemm directly, so those Gemms ran in FP32 on the host. Moving a per-tensor DQ past
+    an op that only moves values is exact.
+    """
+    helper = require("onnx.helper", purpose="lowering INT8 Q/DQ for ONNX Runtime CPU")
+    graph = model.graph
+    init = constants(model)
+    graph_outputs = {o.name for o in graph.output}
+    moved = 0
+    while True:
+        found = _sinkable(graph, init, consumers(model), graph_outputs)
+        if found is None:
+            break
+        dq_at, move_at = found
+        dq, move = graph.node[dq_at], graph.node[move_at]
+        float_out, quantized = move.output[0], dq.input[0]
+        moved_out = float_out + "__cpu_int8"
+        new_move = helper.make_node(
+            move.op_type, [quantized, *move.input[1:]], [moved_out], name=move.name
+        )
+        new_move.attribute.extend(move.attribute)
+        new_dq = helper.make_node(
+            "DequantizeLinear", [moved_out, *dq.input[1:]], [float_out], name=dq.name
+        )
+        new_dq.attribute.extend(dq.attribute)
+        # the move takes the DQ's place and the DQ the move's: topological order holds
+        graph.node[dq_at].CopyFrom(new_move)
+        graph.node[move_at].CopyFrom(new_dq)
+        moved += 1
+    return moved
+
+
+def _sinkable(graph: Any, init: Dict[str, Any], readers, graph_outputs) -> Any:
+    """(DQ index, move index) of the first `DQ -> move -> Gemm/MatMul/Conv` chain, else None."""
+    position = {node.output[0]: i for i, node in enumerate(graph.node) if node.output}
+    for move_at, move in enumerate(graph.node):
+        if move.op_type not in MOVING_OPS or move.output[0] in graph_outputs:
+            continue
+        if any(name and name not in init for name in move.input[1:]):
+            continue  # a computed shape might be produced between the two positions
+        dq_at = position.get(move.input[0])
+        if dq_at is None:
+            continue
+        dq = graph.node[dq_at]
+        if dq.op_type != "DequantizeLinear" or dq.input[0] in init:
+            continue
+        scale = init.get(dq.input[1]) if len(dq.input) > 1 else None
+        if scale is None or scale.size != 1 or len(readers.get(dq.output[0], [])) != 1:
+            continue
+        after = readers.get(move.output[0], [])
+        if after and all(node.op_type in QUANTIZED_READERS + MOVING_OPS for node, _ in after):
+            return dq_at, move_at
+    return None
+
+
 def lower_for_cpu(model: Any) -> int:
     """Every rewrite of this module, in place; returns how many nodes changed."""
-    return restore_fused_residual_qdq(model) + retype_int8_activations(model)
+    restored = restore_fused_residual_qdq(model)
+    return restored + retype_int8_activations(model) + sink_dequantize_below_moves(model)
