@@ -144,3 +144,47 @@ def test_fp32_models_are_not_touched(tmp_path):
     with OrtRunner(str(path)) as runner:
         runner.infer({"x": np.ones((1, 3), np.float32)})
         assert LOWERING_NOTE not in runner.executor
+
+
+def _unoptimized(model):
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def test_dequantize_sinks_below_shape_ops_to_reach_the_gemm():
+    """NNCF's `DQ -> Transpose -> Reshape -> Gemm` becomes `Transpose -> Reshape -> DQ -> Gemm`:
+    exact (checked with every ORT optimisation off), and ORT then fuses a QGemm."""
+    from edge.runtime.ort_lowering import sink_dequantize_below_moves
+
+    rng = np.random.default_rng(5)
+    nodes, inits, (x_dq,) = _qdq("x", 0.02)
+    w8 = rng.integers(-127, 128, size=(8, 6)).astype(np.int8)
+    inits += [
+        numpy_helper.from_array(w8, "w8"),
+        numpy_helper.from_array(np.full((6,), 0.01, np.float32), "ws"),
+        numpy_helper.from_array(np.zeros(6, np.int8), "wz"),
+        numpy_helper.from_array(np.array([4, 8], np.int64), "shape"),
+    ]
+    nodes += [
+        helper.make_node("DequantizeLinear", ["w8", "ws", "wz"], ["w"], axis=1),
+        helper.make_node("Transpose", [x_dq], ["t"], name="t", perm=[0, 2, 1]),
+        helper.make_node("Reshape", ["t", "shape"], ["r"], name="r"),
+        helper.make_node("Gemm", ["r", "w"], ["y"], name="gemm"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 6])], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    feed = {"x": rng.normal(size=(1, 8, 4)).astype(np.float32)}
+    before = _unoptimized(model).run(None, feed)[0]
+
+    assert sink_dequantize_below_moves(model) == 2
+    onnx.checker.check_model(model, full_check=True)
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    gemm = next(n for n in model.graph.node if n.name == "gemm")
+    assert producers[gemm.input[0]] == "DequantizeLinear"
+    np.testing.assert_array_equal(_unoptimized(model).run(None, feed)[0], before)

@@ -300,3 +300,49 @@ def test_int32_bias_dequantize_is_folded_to_fp32():
     assert folded.op_type == "Constant"
     np.testing.assert_allclose(numpy_helper.to_array(folded.attribute[0].t), [0, 0.5, 1, 1.5])
     np.testing.assert_allclose(_run(model, {"x": x}), before, atol=0.1)
+
+
+def test_qdq_between_conv_and_its_activation_is_removed():
+    """ORT's quantizer quantizes a Conv's output before its ReLU; TensorRT fuses Conv + ReLU
+    and quantizes after the ReLU, so that pair only blocks the fusion."""
+    from edge.lint import check_placement
+
+    w = RNG.normal(size=(4, 4, 1, 1)).astype(np.float32)
+    w_scale = (np.abs(w).reshape(4, -1).max(axis=1) / 127).astype(np.float32)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq"], name="q_x"),
+        helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["xd"], name="dq_x"),
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wzp"], ["wd"], name="dq_w", axis=0),
+        helper.make_node("Conv", ["xd", "wd"], ["c"], name="conv"),
+        helper.make_node("QuantizeLinear", ["c", "s", "zp"], ["cq"], name="q_c"),
+        helper.make_node("DequantizeLinear", ["cq", "s", "zp"], ["cd"], name="dq_c"),
+        helper.make_node("Relu", ["cd"], ["r"], name="relu"),
+        helper.make_node("QuantizeLinear", ["r", "s", "zp"], ["rq"], name="q_r"),
+        helper.make_node("DequantizeLinear", ["rq", "s", "zp"], ["y"], name="dq_r"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TP.FLOAT, [1, 4, 3, 3])],
+        [helper.make_tensor_value_info("y", TP.FLOAT, [1, 4, 3, 3])],
+        [
+            _init("s", np.float32(2.0 / 127)),
+            _init("zp", np.int8(0)),
+            _init("wq", np.round(w / w_scale[:, None, None, None]).astype(np.int8)),
+            _init("ws", w_scale),
+            _init("wzp", np.zeros(4, np.int8)),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert {f.rule for f in check_placement(model)} == {"qdq-before-activation"}
+    x = RNG.uniform(-1, 1, size=(1, 4, 3, 3)).astype(np.float32)
+    before = _run(model, {"x": x})
+
+    changes = legalize(model)
+
+    assert [c.kind for c in changes] == ["activation-fusion"]
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    relu = next(n for n in model.graph.node if n.name == "relu")
+    assert producers[relu.input[0]] == "Conv"
+    assert check_placement(model) == [] and errors(check_qdq(model)) == []
+    np.testing.assert_allclose(_run(model, {"x": x}), before, atol=2.0 / 127 + 1e-6)
