@@ -165,3 +165,22 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         quantize_int8(tmp_path / "missing.onnx", tmp_path / "q.onnx", _feeds(4, 0))
     with pytest.raises(EdgeBuildError, match="needs validation samples"):
         make_evaluator(model, _feeds(4, 0), [], quantizer="ort")
+
+
+def test_a_loss_within_fp32s_noise_floor_counts_as_no_drop():
+    """With a noise floor, INT8 is judged against how often FP32 flips under input noise."""
+    model = _outlier_model()
+    # identity "noise": FP32 keeps all its decisions, so every INT8 flip counts
+    strict = make_evaluator(model, _feeds(32, 0), _feeds(64, 1), quantizer="ort",
+                            noise=lambda feeds: feeds)  # fmt: skip
+    assert strict.noise_floor == {"standard": 1.0}
+    measured = strict(())
+    assert measured.drop > 0.3 and measured.tiers["standard"]["raw_drop"] == measured.drop
+    # a model whose own decisions are that fragile: the same loss proves nothing
+    lenient = make_evaluator(model, _feeds(32, 0), _feeds(64, 1), quantizer="ort",
+                             noise=lambda feeds: feeds)  # fmt: skip
+    lenient.noise_floor["standard"] = measured.agreement
+    judged = lenient(())
+    assert judged.drop == 0.0
+    assert judged.tiers["standard"]["raw_drop"] == pytest.approx(measured.drop)
+    assert judged.tiers["standard"]["noise_floor"] == measured.agreement
