@@ -26,11 +26,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.accuracy import with_pixel_noise
 from calib.prepare import default_cache_dir, prepare_synthetic
-from edge.bundle import Bundle
+from edge.bundle import VALIDATION_FILES, Bundle
 from edge.lint import errors, lint_onnx
 from edge.metrics import classification_metrics, logit_errors, top1_agreement
+from edge.noise import with_pixel_noise
 from edge.runtime.ort import OrtRunner
 from quantize.data import ValidationSet
 from quantize.int8 import quantize_int8
@@ -55,7 +55,7 @@ Feeds = List[Dict[str, np.ndarray]]
 def _tiers(bundle: Bundle) -> Dict[str, Tuple[Feeds, Optional[np.ndarray]]]:
     """Every labelled validation tier the bundle carries: name -> (feeds, labels)."""
     tiers = {}
-    for name, file in (("standard", "validation.npz"), ("hard", "validation_hard.npz")):
+    for name, file in VALIDATION_FILES.items():
         path = bundle.root / file
         if not path.is_file():
             continue

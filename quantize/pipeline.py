@@ -368,6 +368,7 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
                     config, spec, trt, final_path, staging, validation=validation,
                     fp32_logits=fp32_logits, calibration=calibration, lint=lint_for_target,
                     report=progress.live,
+                    extra_tiers={n: t.data for n, t in tiers.items() if n != "standard"},
                 )  # fmt: skip
                 measured = reduced["measured_vs_fp32"]
                 if measured:

@@ -13,11 +13,16 @@ from edge._lazy import require
 from edge.bundle import REDUCED_FILES
 from edge.errors import CalibrationError, EdgeBuildError
 from edge.export import op_histogram
+from edge.noise import with_pixel_noise
 from quantize.measure import measure_against_fp32
 
 __all__ = ["reduce_precision"]
 
 log = logging.getLogger(__name__)
+
+#: Input noise (gray levels of 255) under which FP32's own decision stability sets the floor the
+#: INT8 placement search judges each validation tier against.
+NOISE_FLOOR_GRAY_LEVELS = 0.5
 
 
 def _measure(path: Path, spec, validation, fp32_logits) -> Optional[Dict[str, Any]]:
@@ -47,6 +52,7 @@ def reduce_precision(
     calibration,
     lint,
     report=None,
+    extra_tiers=None,
 ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Build `config.precision` (fp16/int8); return its `models` entry and `quantization` section."""
     precision = config.precision
@@ -59,7 +65,9 @@ def reduce_precision(
     else:
         if calibration is None:
             raise CalibrationError("INT8 needs calibration data: --calib-samples must be > 0")
-        section = _int8(config, spec, trt, fp32_path, out, validation, calibration, report)
+        section = _int8(
+            config, spec, trt, fp32_path, out, validation, calibration, report, extra_tiers or {}
+        )
     findings = lint(out, trt.name)
     measured = _measure(out, spec, validation, fp32_logits)
     if (
@@ -101,7 +109,7 @@ def _usable_hints(model: Any, hints: Tuple[str, ...]) -> Tuple[str, ...]:
     return tuple(usable)
 
 
-def _int8(config, spec, trt, fp32_path, out, validation, calibration, report):
+def _int8(config, spec, trt, fp32_path, out, validation, calibration, report, extra_tiers):
     """All-INT8 first; keep out of INT8 only what the accuracy budget proves it must."""
     from quantize.int8 import Int8Result, calibration_feeds, quantize_model
     from quantize.macs import mac_shares
@@ -128,9 +136,14 @@ def _int8(config, spec, trt, fp32_path, out, validation, calibration, report):
             quantizer=config.quantizer,
             labels=validation.labels,
             class_names=spec.class_names,
-            extra_tiers=_extra_tiers(validation, spec),
+            extra_tiers={
+                name: (tier.feeds(spec), tier.labels) for name, tier in extra_tiers.items()
+            },
             settings={"ranges": config.int8_ranges, "opset": trt.opset},
             report=report,
+            noise=lambda feeds: with_pixel_noise(
+                feeds, spec.preprocessing.std, NOISE_FLOOR_GRAY_LEVELS, seed=config.seed
+            ),
         )
         budget = meet_budget(
             config.max_accuracy_drop,
@@ -165,11 +178,3 @@ def _int8(config, spec, trt, fp32_path, out, validation, calibration, report):
         }
     section["budget"] = budget.to_dict() if budget is not None else None
     return section
-
-
-def _extra_tiers(validation, spec):
-    """Validation tiers beyond the standard one (e.g. `hard`), as (feeds, labels)."""
-    tiers = getattr(validation, "tiers", None)
-    if not tiers:
-        return {}
-    return {name: (tier.feeds(spec), tier.labels) for name, tier in tiers.items()}
