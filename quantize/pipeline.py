@@ -89,6 +89,8 @@ class BuildConfig:
     int8_exclude: Optional[Tuple[str, ...]] = None
     #: how activation ranges are calibrated (quantize.int8.RANGES)
     int8_ranges: str = DEFAULT_RANGES
+    #: the placement search refuses a ranking costing more quantizations than this
+    max_search_quantizations: int = 16
 
     def __post_init__(self) -> None:
         self.validate()
@@ -126,6 +128,11 @@ class BuildConfig:
             raise UsageError(
                 "--precision int8 needs calibration data: --calib-samples must be > 0 "
                 "(256 is a good start)"
+            )
+        if not isinstance(self.max_search_quantizations, int) or self.max_search_quantizations < 1:
+            raise UsageError(
+                f"--max-search-quantizations {self.max_search_quantizations!r}: expected a "
+                "count >= 1"
             )
         if not math.isfinite(self.parity_tolerance) or self.parity_tolerance <= 0:
             raise UsageError(

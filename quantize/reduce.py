@@ -151,6 +151,7 @@ def _int8(config, spec, trt, fp32_path, out, validation, calibration, report, ex
             evaluate,
             start=forced,
             seed=_usable_hints(fp32_model, tuple(spec.precision_hints)),
+            max_quantizations=config.max_search_quantizations,
         )
         quantized, details = evaluate.quantized(forced + budget.excluded)
     onnx.save(quantized, str(out))

@@ -336,6 +336,7 @@ def meet_budget(
     *,
     start: Sequence[str] = (),
     seed: Sequence[str] = (),
+    max_quantizations: Optional[int] = None,
 ) -> BudgetResult:
     """Keep the fewest groups out of INT8 that bring the drop within the budget.
 
@@ -350,9 +351,13 @@ def meet_budget(
         evaluate: see `make_evaluator`.
         start: groups the user keeps out of INT8 in every measurement (never pruned).
         seed: groups to try first; kept only where the measurement needs them.
+        max_quantizations: refuse a ranking that would take more quantizations than this (each
+            one is a full calibration), naming the drops reached so far, instead of running
+            for an hour; None: no limit.
 
     Raises:
-        EdgeBuildError: the budget is negative, or not met even with every group kept.
+        EdgeBuildError: the budget is negative, not met even with every group kept, or its
+            ranking would exceed `max_quantizations`.
     """
     if not np.isfinite(max_accuracy_drop) or max_accuracy_drop < 0:
         raise EdgeBuildError(
@@ -374,6 +379,16 @@ def meet_budget(
     result.search = "ranked"
     kept: List[str] = []
     remaining = [g for g in groups if g not in forced]
+    needed = _calls(evaluate) + len(remaining)
+    if max_quantizations is not None and needed > max_quantizations:
+        raise EdgeBuildError(
+            f"INT8 accuracy budget {max_accuracy_drop:.2%} not met by all-INT8 (drop "
+            f"{baseline.drop:.2%})"
+            + (" or by the precision hints" if seeded else "")
+            + f"; ranking its {len(remaining)} module groups would take about {needed} "
+            f"quantizations (limit {max_quantizations}). Raise --max-accuracy-drop, raise "
+            "--max-search-quantizations, or build fp16"
+        )
     result.ranking = rank_groups(remaining, evaluate, baseline=baseline, always=forced)
     best = baseline
     for cost in result.ranking:

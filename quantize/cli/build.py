@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         "the groups the measurement proves must stay out",
     )
     parser.add_argument(
+        "--max-search-quantizations",
+        type=int,
+        default=16,
+        help="when all-INT8 and the precision hints both miss the budget, refuse a per-group "
+        "ranking that would take more quantizations than this (default %(default)s)",
+    )
+    parser.add_argument(
         "--calib-ranges",
         default=DEFAULT_RANGES,
         help="how activation ranges are calibrated: nncf offers {}; ort offers {} "
@@ -307,6 +314,7 @@ def _config(args: argparse.Namespace, out: Path) -> BuildConfig:
         annotation_fixes=args.annotation_fixes,
         max_accuracy_drop=args.max_accuracy_drop,
         int8_ranges=args.calib_ranges,
+        max_search_quantizations=args.max_search_quantizations,
     )
 
 

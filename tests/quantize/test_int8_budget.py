@@ -184,3 +184,9 @@ def test_a_loss_within_fp32s_noise_floor_counts_as_no_drop():
     assert judged.drop == 0.0
     assert judged.tiers["standard"]["raw_drop"] == pytest.approx(measured.drop)
     assert judged.tiers["standard"]["noise_floor"] == measured.agreement
+
+
+def test_a_ranking_over_the_quantization_limit_fails_fast(evaluate):
+    with pytest.raises(EdgeBuildError, match="ranking its 2 module groups would take"):
+        meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], evaluate, max_quantizations=2)
+    assert meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], evaluate, max_quantizations=8).excluded
