@@ -20,7 +20,7 @@ from typing import Any, List
 
 from edge._lazy import require
 from edge.export import validate_onnx
-from quantize.fp16 import DEFAULT_KEEP, Fp16Result, fp16_from_onnx
+from quantize.fp16 import DEFAULT_KEEP, Fp16Result, _name_nodes, fp16_from_onnx
 from quantize.macs import COMPUTE_OPS, TRANSPARENT_OPS
 
 __all__ = ["int8_island_nodes", "fp16_regions"]
@@ -61,7 +61,7 @@ def fp16_regions(int8_path: Path, out_path: Path, *, opset: int) -> Fp16Result:
     """
     onnx = require("onnx", purpose="FP16 regions in an INT8 model")
     model = onnx.load(str(int8_path))
-    _name_unnamed(model)
+    _name_nodes(model)  # blocking works by node name; quantizers leave some Q/DQ unnamed
     keep = int8_island_nodes(model)
     fd, tmp = tempfile.mkstemp(prefix="mer-edge-int8-", suffix=".onnx")
     os.close(fd)
@@ -127,15 +127,3 @@ def _drop_unused(model: Any) -> None:
     inits = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]
     graph.initializer.extend(inits)
-
-
-def _name_unnamed(model: Any) -> None:
-    """Blocking works by node name; quantizers leave some Q/DQ nodes unnamed."""
-    taken = {n.name for n in model.graph.node if n.name}
-    for i, node in enumerate(model.graph.node):
-        if not node.name:
-            name = f"{node.op_type}_int8_{i}"
-            while name in taken:
-                name += "_"
-            node.name = name
-            taken.add(name)
