@@ -23,7 +23,6 @@ It never changes the opset. The result must pass `edge.lint.check_qdq`, or `lega
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
@@ -34,7 +33,6 @@ from edge._lazy import require
 from edge.errors import EdgeBuildError
 from edge.lint import check_qdq, errors
 from edge.lint.qdq import output_channel_axis
-from edge.runtime.ort_lowering import FUSED_RESIDUAL_KEY
 
 __all__ = [
     "Change",
@@ -347,16 +345,12 @@ def _unquantize_fused_branches(g: _Graph, skip: Set[str]) -> List[Change]:
     """Remove the Q/DQ on the Conv output an Add is fused into (TensorRT placement rule)."""
     changes: List[Change] = []
     dead: Set[int] = set()
-    removed: Dict[str, float] = {}
     for node, fused, _ in _residual_adds(g, skip):
         pair = _qdq_pair(node.input[fused], g)
         if pair is None:
             continue
         q, dq = pair
         conv = g.producer[q.input[0]]
-        scale = g.const.get(q.input[1])
-        if scale is not None and scale.size == 1:  # already legal here: INT8, zero point 0
-            removed[q.input[0]] = float(scale.reshape(()))
         node.input[fused] = q.input[0]
         dead.update((id(q), id(dq)))
         changes.append(
@@ -366,8 +360,6 @@ def _unquantize_fused_branches(g: _Graph, skip: Set[str]) -> List[Change]:
                 f"Q/DQ removed from {conv.name!r}'s output so TensorRT fuses this Add into it",
             )  # fmt: skip
         )
-    if removed:  # the host stand-in puts them back (edge.runtime.ort_lowering)
-        _set_metadata(g.model, FUSED_RESIDUAL_KEY, json.dumps(removed, sort_keys=True))
     if dead:
         keep = [n for n in g.model.graph.node if id(n) not in dead]
         del g.model.graph.node[:]
@@ -459,15 +451,6 @@ def _unquantize_before_activations(g: _Graph, skip: Set[str]) -> List[Change]:
         g.model.graph.node.extend(keep)
         g.reindex()
     return changes
-
-
-def _set_metadata(model: Any, key: str, value: str) -> None:
-    for prop in model.metadata_props:
-        if prop.key == key:
-            prop.value = value
-            return
-    prop = model.metadata_props.add()
-    prop.key, prop.value = key, value
 
 
 def _unquantize_partial(g: _Graph, skip: Set[str]) -> List[Change]:

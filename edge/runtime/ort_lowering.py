@@ -19,7 +19,6 @@ start, which TensorRT rejects), hence this module.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict
 
 import numpy as np
@@ -28,10 +27,8 @@ from edge._lazy import require
 from edge.lint.qdq import constants, consumers
 
 __all__ = [
-    "FUSED_RESIDUAL_KEY",
     "LOWERING_NOTE",
     "lower_for_cpu",
-    "restore_fused_residual_qdq",
     "retype_int8_activations",
     "sink_dequantize_below_moves",
 ]
@@ -105,52 +102,6 @@ def retype_int8_activations(model: Any) -> int:
     return len(retyped)
 
 
-#: Metadata key `quantize.legalize` writes: {Conv output tensor: INT8 scale} for the Q/DQ it
-#: removed so TensorRT fuses a residual Add into that Conv.
-FUSED_RESIDUAL_KEY = "mer_edge.fused_residual_scales"
-
-
-def restore_fused_residual_qdq(model: Any) -> int:
-    """Put back the Q/DQ TensorRT's Conv + Add fusion needs gone; returns how many.
-
-    On the device the Add is fused into the Conv. ONNX Runtime's CPU kernels fuse neither a
-    Conv with a float output nor a float + INT8 Add, so without this that Conv runs in FP32 on
-    the host stand-in. The scales are the calibrated ones the quantizer chose, recorded in the
-    model's metadata by the legalisation pass.
-    """
-    helper = require("onnx.helper", purpose="lowering INT8 Q/DQ for ONNX Runtime CPU")
-    numpy_helper = require("onnx.numpy_helper", purpose="lowering INT8 Q/DQ for ONNX Runtime CPU")
-    entry = next((p for p in model.metadata_props if p.key == FUSED_RESIDUAL_KEY), None)
-    if entry is None:
-        return 0
-    scales = json.loads(entry.value)
-    graph = model.graph
-    readers = consumers(model)
-    zp = "mer_edge_lowering_fused_zp"
-    added = 0
-    nodes = []
-    for node in graph.node:
-        nodes.append(node)
-        for tensor in node.output:
-            if tensor not in scales or len(readers.get(tensor, [])) != 1:
-                continue
-            scale = f"{tensor}__cpu_scale"
-            graph.initializer.append(
-                numpy_helper.from_array(np.asarray(scales[tensor], np.float32), scale)
-            )
-            q, dq = f"{tensor}__cpu_q", f"{tensor}__cpu_dq"
-            nodes.append(helper.make_node("QuantizeLinear", [tensor, scale, zp], [q], name=q))
-            nodes.append(helper.make_node("DequantizeLinear", [q, scale, zp], [dq], name=dq))
-            reader, index = readers[tensor][0]
-            reader.input[index] = dq
-            added += 1
-    if added:
-        graph.initializer.append(numpy_helper.from_array(np.full((), 128, np.uint8), zp))
-        del graph.node[:]
-        graph.node.extend(nodes)
-    return added
-
-
 #: Ops that only move values: a per-tensor DequantizeLinear commutes with them exactly.
 MOVING_OPS = ("Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze")
 #: Readers ONNX Runtime fuses with a DequantizeLinear into an integer kernel.
@@ -218,5 +169,4 @@ def _sinkable(graph: Any, init: Dict[str, Any], readers, graph_outputs) -> Any:
 
 def lower_for_cpu(model: Any) -> int:
     """Every rewrite of this module, in place; returns how many nodes changed."""
-    restored = restore_fused_residual_qdq(model)
-    return restored + retype_int8_activations(model) + sink_dequantize_below_moves(model)
+    return retype_int8_activations(model) + sink_dequantize_below_moves(model)
