@@ -341,6 +341,15 @@ def residual_add_inputs(model: Any, *, exclude: Sequence[str] = ()) -> List[str]
     )
 
 
+def _drop_nodes(g: _Graph, dead: Set[int]) -> None:
+    """Remove the nodes whose `id()` is in `dead` (bypassed Q/DQ pairs) and reindex."""
+    if dead:
+        keep = [n for n in g.model.graph.node if id(n) not in dead]
+        del g.model.graph.node[:]
+        g.model.graph.node.extend(keep)
+        g.reindex()
+
+
 def _unquantize_fused_branches(g: _Graph, skip: Set[str]) -> List[Change]:
     """Remove the Q/DQ on the Conv output an Add is fused into (TensorRT placement rule)."""
     changes: List[Change] = []
@@ -360,11 +369,7 @@ def _unquantize_fused_branches(g: _Graph, skip: Set[str]) -> List[Change]:
                 f"Q/DQ removed from {conv.name!r}'s output so TensorRT fuses this Add into it",
             )  # fmt: skip
         )
-    if dead:
-        keep = [n for n in g.model.graph.node if id(n) not in dead]
-        del g.model.graph.node[:]
-        g.model.graph.node.extend(keep)
-        g.reindex()
+    _drop_nodes(g, dead)
     return changes
 
 
@@ -445,11 +450,7 @@ def _unquantize_before_activations(g: _Graph, skip: Set[str]) -> List[Change]:
                 f"Q/DQ removed between {source.name!r} and this activation so TensorRT fuses them",
             )  # fmt: skip
         )
-    if dead:
-        keep = [n for n in g.model.graph.node if id(n) not in dead]
-        del g.model.graph.node[:]
-        g.model.graph.node.extend(keep)
-        g.reindex()
+    _drop_nodes(g, dead)
     return changes
 
 
