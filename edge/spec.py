@@ -11,10 +11,37 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from edge.errors import EdgeBuildError
 
-__all__ = ["TensorSpec", "Preprocessing", "ModelSpec", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = [
+    "TensorSpec",
+    "FlowSettings",
+    "Preprocessing",
+    "ModelSpec",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "FLOW_PREFIX",
+    "FLOW_U",
+    "FLOW_V",
+    "FLOW_STRAIN",
+    "FLOW_IMAGE",
+    "FLOW_SOURCES",
+    "is_flow_source",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Feed sources computed from the `onset` and `apex` roles by `edge.flow`.
+FLOW_PREFIX = "flow:"
+FLOW_U = "flow:u"  # 1xHxW horizontal flow
+FLOW_V = "flow:v"  # 1xHxW vertical flow
+FLOW_STRAIN = "flow:strain"  # 1xHxW optical strain
+FLOW_IMAGE = "flow:image"  # 3xHxW: u, v, strain (STSTNet's input)
+FLOW_SOURCES = (FLOW_U, FLOW_V, FLOW_STRAIN, FLOW_IMAGE)
+
+
+def is_flow_source(source: str) -> bool:
+    return source.startswith(FLOW_PREFIX)
+
 
 Dim = Union[int, str]
 
@@ -47,6 +74,52 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
+class FlowSettings:
+    """How the `flow:*` sources are computed from the registered onset/apex pair.
+
+    The pair is stored and flow computed at `size` (height, width), in pixels at that size, by
+    `method` (a name in `edge.flow`'s registry); the result is resampled to the input size.
+    u, v are multiplied by `scale` and clipped to [-clip, clip]; strain is multiplied by
+    `strain_scale` and clipped to [0, strain_clip]; a clip of 0 means none. Scaling lives here,
+    not in the network, so INT8 calibration sees the same ranges the device feeds.
+    """
+
+    method: str = "dis"
+    size: Tuple[int, int] = (112, 112)
+    scale: float = 1.0
+    clip: float = 0.0
+    strain_scale: float = 1.0
+    strain_clip: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.size) == 2:
+            object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+        if not self.method:
+            raise EdgeBuildError("flow.method must name an optical-flow method, e.g. 'dis'")
+        if len(self.size) != 2 or any(int(v) < 8 for v in self.size):
+            raise EdgeBuildError(f"flow.size must be (height, width), each >= 8; got {self.size}")
+        for key in ("clip", "strain_clip"):
+            if getattr(self, key) < 0:
+                raise EdgeBuildError(f"flow.{key} must be >= 0 (0 = no clipping)")
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["size"] = list(self.size)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> FlowSettings:
+        return cls(
+            method=str(data.get("method", "dis")),
+            size=tuple(int(v) for v in data.get("size", (112, 112))),  # type: ignore[arg-type]
+            scale=float(data.get("scale", 1.0)),
+            clip=float(data.get("clip", 0.0)),
+            strain_scale=float(data.get("strain_scale", 1.0)),
+            strain_clip=float(data.get("strain_clip", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
 class Preprocessing:
     """How a frame becomes an input tensor (all outside the engine).
 
@@ -65,19 +138,30 @@ class Preprocessing:
     alignment: str = "precropped"
     #: (input name, source) pairs; empty means input i takes frame role i (MMNet, old bundles).
     #: Sources: a frame role (`onset`, `apex`), `clip` (roles `clip:0`..`clip:T-1` stacked to
-    #: [3, T, H, W]), `depth:<role>` (relative depth, one channel) or `mask:regions`.
+    #: [3, T, H, W]), `depth:<role>` (relative depth, one channel), `mask:regions`, or a flow
+    #: source computed from `onset` and `apex` (`flow:u`, `flow:v`, `flow:strain`: 1xHxW;
+    #: `flow:image`: 3xHxW u, v, strain) as `flow` declares.
     feeds: Tuple[Tuple[str, str], ...] = ()
     #: Depth inputs: relative depth u8 (255 nearest) * scale, then (x - mean) / std.
     depth_mean: float = 0.5
     depth_std: float = 0.5
     #: Raw depth (mm) -> relative depth: the `depth_range_mm` behind the nearest face point.
     depth_range_mm: float = 100.0
+    #: Optical-flow settings; set when any feed is a `flow:*` source.
+    flow: Optional[FlowSettings] = None
+
+    @property
+    def storage_size(self) -> Tuple[int, int]:
+        """(height, width) role frames are stored and rendered at: `flow.size` for flow models
+        (flow needs more pixels than the network's input), else `size`."""
+        return self.flow.size if self.flow is not None else self.size
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         for key in ("size", "mean", "std", "frames"):
             data[key] = list(data[key])
         data["feeds"] = [list(pair) for pair in self.feeds]
+        data["flow"] = self.flow.to_dict() if self.flow is not None else None
         return data
 
     def input_sources(self, input_names: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
@@ -102,6 +186,7 @@ class Preprocessing:
             depth_mean=float(data.get("depth_mean", 0.5)),
             depth_std=float(data.get("depth_std", 0.5)),
             depth_range_mm=float(data.get("depth_range_mm", 100.0)),
+            flow=FlowSettings.from_dict(data["flow"]) if data.get("flow") else None,
         )
 
 
