@@ -159,7 +159,7 @@ def prepare_samples(
     def build() -> CalibrationSet:
         from edge.align import make_aligner
 
-        aligner = make_aligner(alignment, size=spec.preprocessing.size[0])
+        aligner = make_aligner(alignment, size=spec.preprocessing.storage_size[0])
         aligned_sets, kept = [], []
         for sample in chosen:
             aligned = register_roles(aligner, sample, spec)

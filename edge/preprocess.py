@@ -6,14 +6,17 @@ the device, so the three cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
 from edge._lazy import require
 from edge.errors import EdgeBuildError
 from edge.frames import CLIP_PREFIX, is_depth
-from edge.spec import ModelSpec, Preprocessing
+from edge.spec import ModelSpec, Preprocessing, is_flow_source
+
+if TYPE_CHECKING:  # edge.flow imports this module
+    from edge.flow import FlowFields
 
 __all__ = [
     "resize_frame",
@@ -69,6 +72,7 @@ def _source_tensor(
     frames: Mapping[str, np.ndarray],
     prep: Preprocessing,
     done: Mapping[str, np.ndarray],
+    flow: Callable[[], FlowFields],
 ) -> np.ndarray:
     def colour(role: str) -> np.ndarray:
         if role in done:
@@ -86,7 +90,38 @@ def _source_tensor(
         return region_mask(prep.size)[None]
     if is_depth(source):
         return normalize_depth(frames[source], prep)
+    if is_flow_source(source):
+        from edge.flow import flow_tensor
+
+        return flow_tensor(source, flow())
     return colour(source)
+
+
+def _flow_once(spec: ModelSpec, frames: Mapping[str, np.ndarray]) -> Callable[[], FlowFields]:
+    """The pair's flow fields, computed on first use and shared by every `flow:*` input."""
+    prep = spec.preprocessing
+    memo: Dict[str, FlowFields] = {}
+
+    def fields() -> FlowFields:
+        if "fields" not in memo:
+            if prep.flow is None:
+                raise EdgeBuildError(
+                    f"{spec.arch} has flow inputs but its preprocessing declares no flow settings"
+                )
+            absent = [r for r in ("onset", "apex") if r not in frames]
+            if absent:
+                raise EdgeBuildError(
+                    f"{spec.arch}: flow inputs are computed from the uint8 onset and apex frames; "
+                    f"missing {absent} (normalised colour tensors cannot give flow)"
+                )
+            from edge.flow import flow_fields
+
+            memo["fields"] = flow_fields(
+                frames["onset"], frames["apex"], prep.flow, prep.size, color=prep.color
+            )
+        return memo["fields"]
+
+    return fields
 
 
 def prepare_inputs(
@@ -98,25 +133,27 @@ def prepare_inputs(
     named inputs (batch 1), as `spec.preprocessing` declares.
 
     `normalized` holds colour roles already warped and normalised to [3, H, W] elsewhere (the
-    fused CUDA kernel of `edge.native`); they are used as they are.
+    fused CUDA kernel of `edge.native`); they are used as they are. `flow:*` inputs are computed
+    from the uint8 `onset` and `apex` in `frames` (`edge.flow`), once per call.
     """
     prep = spec.preprocessing
     done = normalized or {}
     missing = [role for role in prep.frames if role not in frames and role not in done]
     if missing:
         raise EdgeBuildError(f"{spec.arch} needs frames {list(prep.frames)}; missing {missing}")
+    flow = _flow_once(spec, frames)
     return {
-        name: _source_tensor(source, frames, prep, done)[None]
+        name: _source_tensor(source, frames, prep, done, flow)[None]
         for name, source in prep.input_sources(spec.input_names())
     }
 
 
 def stack_roles(spec: ModelSpec, frames: Mapping[str, np.ndarray]) -> np.ndarray:
-    """[F, H, W, 3] uint8 in the spec's role order, at the model's size: how samples are stored
-    (depth as grey)."""
+    """[F, H, W, 3] uint8 in the spec's role order, at the storage size (the model's input size,
+    or the flow size for flow models): how samples are stored (depth as grey)."""
     out = []
     for role in spec.preprocessing.frames:
-        frame = resize_frame(np.asarray(frames[role]), spec.preprocessing.size)
+        frame = resize_frame(np.asarray(frames[role]), spec.preprocessing.storage_size)
         if frame.ndim == 2:
             frame = np.repeat(frame[:, :, None], 3, axis=2)
         out.append(frame)

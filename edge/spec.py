@@ -156,12 +156,22 @@ class Preprocessing:
         (flow needs more pixels than the network's input), else `size`."""
         return self.flow.size if self.flow is not None else self.size
 
+    @property
+    def reads_flow(self) -> bool:
+        """Whether any input is a `flow:*` source (computed from uint8 onset and apex)."""
+        return any(is_flow_source(source) for _, source in self.feeds)
+
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         for key in ("size", "mean", "std", "frames"):
             data[key] = list(data[key])
         data["feeds"] = [list(pair) for pair in self.feeds]
-        data["flow"] = self.flow.to_dict() if self.flow is not None else None
+        # Absent, not null, without flow: specs (and the cache keys hashed from them) of
+        # frame models stay byte-identical to those written before flow existed.
+        if self.flow is None:
+            del data["flow"]
+        else:
+            data["flow"] = self.flow.to_dict()
         return data
 
     def input_sources(self, input_names: Sequence[str]) -> Tuple[Tuple[str, str], ...]:

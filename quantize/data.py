@@ -166,7 +166,7 @@ def hard_validation(
         "tier": "hard", "version": GENERATOR_VERSION, "n": n, "seed": seed,
         "conditions": synth.HARD.to_dict(), "amplitude": list(amplitude),
         "subjects": HARD_SUBJECT_OFFSET, "classes": list(spec.class_names),
-        "roles": list(spec.preprocessing.frames), "size": list(spec.preprocessing.size),
+        "roles": list(spec.preprocessing.frames), "size": list(spec.preprocessing.storage_size),
         "depth_range_mm": spec.preprocessing.depth_range_mm,
     }, sort_keys=True).encode()).hexdigest()[:16]  # fmt: skip
     cached = Path(cache_dir) / f"validation-hard-{key}.npz" if cache_dir is not None else None

@@ -191,7 +191,7 @@ def reference_feeds(spec: ModelSpec) -> Tuple[List[str], List[Dict[str, np.ndarr
     frames: List[np.ndarray] = []
     prep = spec.preprocessing
     for name, by_role in reference_samples(
-        prep.frames, prep.size, depth_range_mm=prep.depth_range_mm
+        prep.frames, prep.storage_size, depth_range_mm=prep.depth_range_mm
     ):
         for suffix, flip in (("", False), ("-mirrored", True)):
             sample = {

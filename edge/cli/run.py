@@ -168,9 +168,9 @@ def _image_frames(args: argparse.Namespace, spec) -> Dict[str, np.ndarray]:
                     f"{spec.arch} reads depth at the {colour_role(role)}: pass --depth IMAGE or --depth proxy"
                 )
             if args.depth == "proxy":
-                frames[role] = ProxyDepth(prep.size, prep.depth_range_mm).image
+                frames[role] = ProxyDepth(prep.storage_size, prep.depth_range_mm).image
             else:
-                depth = resize_frame(read_depth_image(Path(args.depth)), prep.size)
+                depth = resize_frame(read_depth_image(Path(args.depth)), prep.storage_size)
                 frames[role] = relative_depth(depth, prep.depth_range_mm)
         elif given.get(role) is not None:
             frames[role] = read_frame(Path(given[role]), prep.color)
@@ -263,10 +263,11 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
 
     bundle = Bundle.load(args.bundle)
     spec = bundle.spec
-    aligner = make_aligner(args.aligner, size=spec.preprocessing.size[0], min_face=args.min_face)
-    depth = make_depth_source(
-        args.depth, spec.preprocessing.size, spec.preprocessing.depth_range_mm
-    )
+    # Faces are registered at the storage size: a flow model computes flow on larger crops
+    # than its input.
+    stored = spec.preprocessing.storage_size
+    aligner = make_aligner(args.aligner, size=stored[0], min_face=args.min_face)
+    depth = make_depth_source(args.depth, stored, spec.preprocessing.depth_range_mm)
     runner = make_runner(
         bundle, args.backend, args.precision, threads=args.threads, checkpoint=args.checkpoint
     )
@@ -313,7 +314,7 @@ def _run_stream(args: argparse.Namespace, onset: Optional[int], apex: Optional[i
             "edge-run: warning: the face was {:.0f} px wide, so the model's {} px input was "
             "{:.1f}x upscaled, mostly interpolation (under {:.0f} px it is); micro-expressions "
             "shrink with it: move the camera closer or use a longer lens".format(
-                summary["face_px"], spec.preprocessing.size[0], upscale,
+                summary["face_px"], stored[0], upscale,
                 summary["face_px"] * upscale / MAX_UPSCALE,
             ),
             file=sys.stderr,

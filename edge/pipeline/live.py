@@ -433,7 +433,8 @@ def run_given(
 
     With a `preprocessor` from `edge.native.preproc.make_preprocessor`, colour frames go from the
     decoded frame to the model input in one fused warp + normalise (on the GPU with the CUDA
-    library); `precropped` input keeps OpenCV's resize.
+    library); `precropped` input keeps OpenCV's resize. Flow models keep the OpenCV warp too:
+    their inputs are computed from uint8 onset/apex crops, which the fused kernel does not give.
     """
     if onset < 0 or apex <= onset:
         raise EdgeBuildError(f"--onset {onset} and --apex {apex}: need 0 <= onset < apex")
@@ -462,6 +463,9 @@ def run_given(
         raise EdgeBuildError(f"{source.name}: frame {onset}: {registration.reason}")
     box = registration.box
     fused = preprocessor is not None and registration.method != "precropped"
+    if fused and classifier.spec.preprocessing.reads_flow:
+        logger.info("flow inputs need uint8 crops: warping with OpenCV, not the fused kernel")
+        fused = False
     normalized: Dict[str, np.ndarray] = {}
     if fused:
         prep = classifier.spec.preprocessing
