@@ -21,6 +21,7 @@ __all__ = [
     "FacePhoto",
     "FACE_PHOTOS",
     "face_crop",
+    "micro_expression_field",
     "micro_expression_pair",
     "reference_pairs",
     "reference_samples",
@@ -80,13 +81,12 @@ def _bump(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, sigma: float) ->
     return np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2.0 * sigma**2))
 
 
-def micro_expression_pair(
+def micro_expression_field(
     photo: str, *, size: int = 224, amplitude_px: float = 1.5
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """(onset, apex) crops: apex lifts the mouth corners outward-up and raises the brows."""
-    cv2 = require("cv2", purpose="warping face photographs")
+    """(dx, dy) float32 [size, size]: how far `micro_expression_pair` moves each pixel (the
+    ground truth its optical flow is measured against)."""
     entry = FACE_PHOTOS[photo]
-    onset = face_crop(photo, size)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     sigma = 0.07 * size
     dx = np.zeros_like(xx)
@@ -97,6 +97,17 @@ def micro_expression_pair(
         dy -= amplitude_px * weight
     for fx, fy in entry.brows:
         dy -= 0.8 * amplitude_px * _bump(xx, yy, fx * size, fy * size, 1.3 * sigma)
+    return dx, dy
+
+
+def micro_expression_pair(
+    photo: str, *, size: int = 224, amplitude_px: float = 1.5
+) -> Tuple[np.ndarray, np.ndarray]:
+    """(onset, apex) crops: apex lifts the mouth corners outward-up and raises the brows."""
+    cv2 = require("cv2", purpose="warping face photographs")
+    onset = face_crop(photo, size)
+    dx, dy = micro_expression_field(photo, size=size, amplitude_px=amplitude_px)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     # remap samples the source at (x - dx, y - dy), moving content by (+dx, +dy).
     apex = cv2.remap(
         onset, xx - dx, yy - dy, interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT

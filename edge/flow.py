@@ -16,7 +16,8 @@ Pipeline, as `Preprocessing.flow` (`edge.spec.FlowSettings`) declares it:
    [0, strain_clip] (a clip of 0 means none).
 
 Methods are plain functions `(onset_grey, apex_grey) -> HxWx2 float32` registered by name:
-`dis` (OpenCV DIS, medium preset), `farneback` (OpenCV Farneback) and `tvl1` (OpenCV-contrib's
+`dis` (OpenCV DIS, medium preset; `dis-fast` and `dis-ultrafast` for its faster presets),
+`farneback` (OpenCV Farneback) and `tvl1` (OpenCV-contrib's
 Dual TV-L1, when `cv2.optflow` exists). On Jetson Orin the hardware optical-flow accelerator
 (OFA) is reachable through NVIDIA VPI; it would plug in as one more function, registered with
 `register_method("vpi-ofa", fn)`, where `fn` wraps both grey frames as `vpi.asimage`, calls
@@ -80,12 +81,18 @@ def get_method(name: str) -> FlowMethod:
         ) from None
 
 
-def _dis(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
-    cv2 = require("cv2", purpose="optical flow")
-    dis = getattr(_LOCAL, "dis", None)
-    if dis is None:
-        dis = _LOCAL.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(onset, apex, None)
+def _dis_preset(preset: str) -> FlowMethod:
+    """OpenCV DIS with one of its presets (ULTRAFAST, FAST, MEDIUM), one instance per thread."""
+
+    def dis(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
+        cv2 = require("cv2", purpose="optical flow")
+        instances = _LOCAL.__dict__.setdefault("dis", {})
+        if preset not in instances:
+            code = getattr(cv2, "DISOPTICAL_FLOW_PRESET_" + preset)
+            instances[preset] = cv2.DISOpticalFlow_create(code)
+        return instances[preset].calc(onset, apex, None)
+
+    return dis
 
 
 def _farneback(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
@@ -109,7 +116,9 @@ def _tvl1(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
     return tvl1.calc(onset, apex, None)
 
 
-register_method("dis", _dis)
+register_method("dis", _dis_preset("MEDIUM"))
+register_method("dis-fast", _dis_preset("FAST"))
+register_method("dis-ultrafast", _dis_preset("ULTRAFAST"))
 register_method("farneback", _farneback)
 register_method("tvl1", _tvl1)
 

@@ -42,6 +42,14 @@ def test_a_translated_texture_gives_its_shift_inside_the_image(method, shift):
         assert np.percentile(np.abs(inner[..., axis] - want), 90) < 0.2
 
 
+@pytest.mark.parametrize("preset", ["dis-fast", "dis-ultrafast"])
+def test_faster_dis_presets_track_the_shift_more_loosely(preset):
+    onset = _texture()
+    inner = dense_flow(onset, _shifted(onset, 1.5, -0.75), preset)[20:-20, 20:-20]
+    assert np.median(inner[..., 0]) == pytest.approx(1.5, abs=0.15)
+    assert np.median(inner[..., 1]) == pytest.approx(-0.75, abs=0.15)
+
+
 def test_flow_is_deterministic_and_zero_for_identical_frames():
     onset = _texture()
     apex = _shifted(onset, 1.0, 0.5)
