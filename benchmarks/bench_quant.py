@@ -10,6 +10,9 @@ decision stability under 0.5 gray levels of input noise, the floor INT8 fidelity
 against; times FP32 and INT8 through `OrtRunner`, interleaved so shared-machine load hits both
 alike; and compares the calibration methods NNCF and ORT offer, all-INT8. A host script: it
 imports `quantize` (allowed for `benchmarks/bench_*.py`).
+
+`--only latency [--bundle DIR]` times FP32 against INT8 alone, on an existing bundle or a fresh
+default build: INT8 as OrtRunner runs it (the CPU-lowered copy) and as written.
 """
 
 from __future__ import annotations
@@ -126,7 +129,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="all-INT8 calibration variants to compare, quantizer:ranges (empty: none)",
     )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument(
+        "--only",
+        choices=["all", "latency"],
+        default="all",
+        help="latency: only FP32 vs INT8 p50 through OrtRunner (no tiers, variants, other targets)",
+    )
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        help="with --only latency: time this `edge-build --precision int8` bundle, build nothing",
+    )
     args = parser.parse_args(argv)
+    if args.bundle is not None and args.only != "latency":
+        parser.error("--bundle needs --only latency (the full run builds its own bundles)")
+    if args.bundle is not None and not (args.bundle / "manifest.json").is_file():
+        parser.error(f"--bundle {args.bundle}: no manifest.json there (not an edge-build bundle)")
+    if args.only == "latency":
+        return _latency_only(args)
 
     work = Path(tempfile.mkdtemp(prefix="bench-quant-"))
     targets = [t for t in args.targets.split(",") if t]
@@ -227,6 +247,43 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 indent=2,
             )  # fmt: skip
         )
+    return 0
+
+
+def _latency_only(args: argparse.Namespace) -> int:
+    """FP32 against the INT8 file, interleaved: as OrtRunner runs it and as written."""
+    if args.bundle is not None:
+        root = args.bundle
+    else:
+        target = args.targets.split(",")[0]
+        root = Path(tempfile.mkdtemp(prefix="bench-quant-")) / target
+        _build(["--arch", args.arch, "--calib-samples", str(args.calib_samples), "--seed",
+                str(args.seed), "--precision", "int8", "--target-trt", target, "--out", str(root)])  # fmt: skip
+    bundle = Bundle.load(root)
+    feeds = next(iter(_tiers(bundle).values()))[0]
+    runners = {
+        "fp32": OrtRunner(str(bundle.onnx_path("fp32")), threads=args.threads),
+        "int8": OrtRunner(str(bundle.onnx_path("int8")), threads=args.threads),
+        "int8 as written": OrtRunner(
+            str(bundle.onnx_path("int8")), threads=args.threads, lower_qdq=False
+        ),
+    }
+    for runner in runners.values():
+        runner.__enter__()
+    try:
+        p50 = _interleaved_p50(runners, feeds[0], args.iterations)
+        executor = runners["int8"].executor
+    finally:
+        for runner in runners.values():
+            runner.__exit__(None, None, None)
+    rows = {name: {"p50_ms": ms, "speedup": p50["fp32"] / ms} for name, ms in p50.items()}
+    print(f"{bundle.spec.arch} bundle {root}; "
+          f"ORT CPU {args.threads} thread(s), {args.iterations} interleaved rounds")  # fmt: skip
+    for name, row in rows.items():
+        print(f"  {name:<16}{row['p50_ms']:>8.1f} ms p50 {row['speedup']:>6.2f}x FP32")
+    print(f"executor (int8): {executor}")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "executor": executor}, indent=2))
     return 0
 
 

@@ -13,7 +13,8 @@ the calibrated range it is the same grid (`Q_u8(x) == Q_s8(relu(x))` for x <= 12
 above it uint8 saturates at 255 * scale where TensorRT saturates at 127 * scale, so outliers
 beyond the calibration maximum are clipped later on the host than on the device. The shipped
 model is never changed: the runner lowers a copy in memory and names the rewrite in its
-executor string. No library does this rewrite (onnxruntime's own tooling writes uint8 from the
+executor string. `edge.runtime.ort_integer` adds the integer kernels for INT8 ops whose output
+stays float. No library does this rewrite (onnxruntime's own tooling writes uint8 from the
 start, which TensorRT rejects), hence this module.
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from edge._lazy import require
 from edge.lint.qdq import constants, consumers
+from edge.runtime.ort_integer import integer_extrema, integer_kernels_for_float_outputs
 
 __all__ = [
     "LOWERING_NOTE",
@@ -168,5 +170,14 @@ def _sinkable(graph: Any, init: Dict[str, Any], readers, graph_outputs) -> Any:
 
 
 def lower_for_cpu(model: Any) -> int:
-    """Every rewrite of this module, in place; returns how many nodes changed."""
-    return retype_int8_activations(model) + sink_dequantize_below_moves(model)
+    """Every rewrite for ONNX Runtime CPU, in place and in order; returns how many nodes changed.
+
+    Retyping first gives the integer kernels uint8 activations; sinking first lets a Gemm read
+    its DequantizeLinear directly.
+    """
+    return (
+        retype_int8_activations(model)
+        + sink_dequantize_below_moves(model)
+        + integer_kernels_for_float_outputs(model)
+        + integer_extrema(model)
+    )

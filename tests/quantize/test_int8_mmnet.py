@@ -147,6 +147,16 @@ def _fused_ops(model_bytes: bytes, tmp_path, name: str):
     return [n.op_type for n in optimized.graph.node]
 
 
+def _logits_of(model_bytes: bytes, feeds) -> np.ndarray:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(["logits"], f)[0] for f in feeds])
+
+
 def test_cpu_lowering_fuses_the_legal_model_without_changing_decisions(
     bundles, calibration, tmp_path
 ):
@@ -164,9 +174,12 @@ def test_cpu_lowering_fuses_the_legal_model_without_changing_decisions(
     plain_ops = _fused_ops(legal.SerializeToString(), tmp_path, "plain.onnx")
     lowered_ops = _fused_ops(lowered.SerializeToString(), tmp_path, "lowered.onnx")
     # every motion-path Conv reads INT8 once lowered; the legal form leaves most in FP32. The
-    # four residual-branch convs stay float on the CPU: their output Q/DQ is removed so that
-    # TensorRT fuses the residual Add into them (quantize.legalize), and ORT has no such fusion
+    # four residual-branch convs have no output Q/DQ (TensorRT fuses the residual Add into
+    # them, quantize.legalize), nor have the ViT MLP Gemms before GELU and the classifier:
+    # those run as integer kernels with float outputs (edge.runtime.ort_integer)
     assert lowered_ops.count("QLinearConv") >= 9 > plain_ops.count("QLinearConv") + 5
+    assert lowered_ops.count("MatMulIntegerToFloat") >= 7
+    assert lowered_ops.count("Conv") + lowered_ops.count("FusedConv") <= 4  # 2-channel attention
 
     with np.load(bundle.root / "validation.npz") as data:
         frames = data["frames"][:12]
@@ -178,6 +191,17 @@ def test_cpu_lowering_fuses_the_legal_model_without_changing_decisions(
         with OrtRunner(str(out), threads=1, **kwargs) as runner:
             values = np.concatenate([runner.infer(f)["logits"] for f in feeds])
             return values, runner.executor
+
+    # the integer kernels are TensorRT's arithmetic: against the same graph without them the
+    # logits move by float rounding only (propagated through the Qs after them)
+    from edge.runtime.ort_lowering import retype_int8_activations, sink_dequantize_below_moves
+
+    without = onnx.load(str(out))
+    retype_int8_activations(without)
+    sink_dequantize_below_moves(without)
+    float_kernels = _logits_of(without.SerializeToString(), feeds)
+    integer_kernels = _logits_of(lowered.SerializeToString(), feeds)
+    assert np.abs(integer_kernels - float_kernels).max() < 0.01
 
     fused, executor = logits()
     exact, plain_executor = logits(lower_qdq=False)
