@@ -19,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from edge.runtime.ort import OrtRunner  # noqa: E402
 from edge.runtime.ort_integer import (  # noqa: E402
+    dequantize_float_weights,
     integer_extrema,
     integer_kernels_for_float_outputs,
 )
@@ -235,3 +236,27 @@ def test_runner_runs_the_integer_kernels_with_the_same_numbers(tmp_path):
         plain = runner.infer(feed)
     for name in ("y", "c"):
         np.testing.assert_array_equal(lowered[name], plain[name])
+
+
+def test_float_weights_of_convs_left_in_float_are_dequantized_once_to_the_same_bits():
+    rng = np.random.default_rng(5)
+    model, feed, *_ = _residual_block(rng, kernel=3)
+    for tensor in model.graph.initializer:  # scales that are not powers of two
+        if tensor.name == "conv_ws":
+            tensor.CopyFrom(numpy_helper.from_array(rng.uniform(0.001, 0.01, 8).astype(np.float32),
+                                                    "conv_ws"))  # fmt: skip
+    before = _run(model, feed, optimize=False)
+
+    assert dequantize_float_weights(model) == 1
+    onnx.checker.check_model(model)
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    weights = {t.name: t for t in model.graph.initializer}
+    assert weights[conv.input[1]].data_type == TensorProto.FLOAT
+    assert "conv_w8" not in weights
+    for got, expected in zip(_run(model, feed, optimize=False), before):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_weights_onnx_runtime_fuses_keep_their_dequantize():
+    model, *_ = _residual_block(np.random.default_rng(6), kernel=3, requantize=True)
+    assert dequantize_float_weights(model) == 0

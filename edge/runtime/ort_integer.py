@@ -26,7 +26,12 @@ import numpy as np
 from edge._lazy import require
 from edge.lint.qdq import constants, consumers, producers
 
-__all__ = ["MS_DOMAIN", "integer_extrema", "integer_kernels_for_float_outputs"]
+__all__ = [
+    "MS_DOMAIN",
+    "dequantize_float_weights",
+    "integer_extrema",
+    "integer_kernels_for_float_outputs",
+]
 
 MS_DOMAIN = "com.microsoft"
 #: (activation, weight) integer types ONNX Runtime's CPU MatMulIntegerToFloat kernel accepts.
@@ -334,3 +339,52 @@ def _replace(model: Any, rewritten: List[Tuple[Any, list]]) -> None:
         graph.node.remove(node)
         for offset, new in enumerate(nodes):
             graph.node.insert(at + offset, new)
+
+
+#: Weighted ops whose constant weight DequantizeLinear ONNX Runtime fuses only before a Q.
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def dequantize_float_weights(model: Any) -> int:
+    """Constant weights of weighted ops that run in float, dequantized once here; returns how many.
+
+    ONNX Runtime never constant-folds a DequantizeLinear (its QDQ fusions need it), so a Conv
+    it cannot fuse, such as a 3x3 Conv into a residual Add or a Conv3d, dequantized its weights
+    at every call. `(q - zero_point) * scale` in float32 here is the same single rounding as the
+    kernel's, so the weights are the same bits; only weights whose every reader stays float
+    are touched.
+    """
+    numpy_helper = require("onnx.numpy_helper", purpose="lowering INT8 Q/DQ for ONNX Runtime CPU")
+    graph = model.graph
+    init = constants(model)
+    readers = consumers(model)
+    producer = producers(model)
+    outputs = {o.name for o in graph.output}
+    folded = []
+    for dq in graph.node:
+        if dq.op_type != "DequantizeLinear" or dq.output[0] in outputs:
+            continue
+        weight = _dequantized(dq.output[0], producer, init)
+        if weight is None or weight.tensor not in init or weight.scale is None:
+            continue
+        users = readers.get(dq.output[0], [])
+        if not users or any(
+            user.op_type not in WEIGHTED_OPS
+            or index != 1
+            or _requantized(user.output[0], readers, init)
+            for user, index in users
+        ):
+            continue
+        q = init[weight.tensor]
+        shape = [1] * q.ndim
+        if weight.scale.size > 1:
+            shape[weight.axis % q.ndim] = -1
+        values = (q.astype(np.int32) - weight.zero_point.reshape(shape).astype(np.int32)).astype(
+            np.float32
+        ) * weight.scale.reshape(shape).astype(np.float32)
+        graph.initializer.append(numpy_helper.from_array(values, dq.output[0]))
+        folded.append(dq)
+    for dq in folded:
+        graph.node.remove(dq)
+    _drop_dead(model, [])
+    return len(folded)

@@ -26,7 +26,11 @@ import numpy as np
 
 from edge._lazy import require
 from edge.lint.qdq import constants, consumers
-from edge.runtime.ort_integer import integer_extrema, integer_kernels_for_float_outputs
+from edge.runtime.ort_integer import (
+    dequantize_float_weights,
+    integer_extrema,
+    integer_kernels_for_float_outputs,
+)
 
 __all__ = [
     "LOWERING_NOTE",
@@ -180,4 +184,5 @@ def lower_for_cpu(model: Any) -> int:
         + sink_dequantize_below_moves(model)
         + integer_kernels_for_float_outputs(model)
         + integer_extrema(model)
+        + dequantize_float_weights(model)
     )
