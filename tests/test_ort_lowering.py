@@ -188,3 +188,14 @@ def test_dequantize_sinks_below_shape_ops_to_reach_the_gemm():
     gemm = next(n for n in model.graph.node if n.name == "gemm")
     assert producers[gemm.input[0]] == "DequantizeLinear"
     np.testing.assert_array_equal(_unoptimized(model).run(None, feed)[0], before)
+
+
+def test_runner_threads_do_not_spin_unless_asked(tmp_path):
+    """Idle ORT threads busy-wait by default; on a shared 2-core host that took the cores other
+    sessions needed (see OrtRunner's docstring), so the runner turns it off."""
+    path = tmp_path / "m.onnx"
+    onnx.save(_model(), str(path))
+    for spin, expected in ((False, "0"), (True, "1")):
+        with OrtRunner(str(path), threads=2, spin=spin) as runner:
+            options = runner._session.get_session_options()
+            assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
