@@ -29,6 +29,7 @@ INSTALL_HINTS = {
     "tensorrt": "on a Jetson: apt install python3-libnvinfer (TensorRT is not installable from PyPI)",
     "cuda": "pip install 'mer-edge[jetson]' (cuda-python)",
     "polygraphy": "pip install 'mer-edge[host]' (or pip install polygraphy)",
+    "yaml": "pip install 'mer-edge[host]' (PyYAML; or write the spec file as JSON)",
     "pytriton": "pip install 'mer-edge[fleet]' (nvidia-pytriton)",
     "tritonclient": "pip install 'mer-edge[fleet]'",
     "google": "pip install 'mer-edge[fleet]' (protobuf)",

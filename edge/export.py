@@ -20,7 +20,7 @@ from edge._lazy import require
 from edge.errors import ExportError
 from edge.spec import ModelSpec
 
-__all__ = ["ExportResult", "onnx_from_model", "validate_onnx", "op_histogram"]
+__all__ = ["ExportResult", "onnx_from_model", "validate_onnx", "op_histogram", "stamp_metadata"]
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,9 @@ class ExportResult:
     opset: int
     dynamic_batch: bool
     nodes: int
-    torch_version: str
+    torch_version: Optional[str]
     onnx_version: str
+    exporter: str = "torch.onnx.export (TorchScript, dynamo=False)"
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -43,7 +44,7 @@ class ExportResult:
             "dynamic_batch": self.dynamic_batch,
             "dynamic_axes": {BATCH_AXIS: 0} if self.dynamic_batch else None,
             "nodes": self.nodes,
-            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "exporter": self.exporter,
             "torch_version": self.torch_version,
             "onnx_version": self.onnx_version,
         }
@@ -127,7 +128,7 @@ def onnx_from_model(
         log.debug("exporter output: %s", captured.getvalue().strip())
     exported = onnx.load(str(out_path))
     validate_onnx(exported, opset=opset, where=str(out_path))
-    _stamp_metadata(exported, spec)
+    stamp_metadata(exported, spec)
     onnx.save(exported, str(out_path))
     return ExportResult(
         path=out_path,
@@ -139,7 +140,7 @@ def onnx_from_model(
     )
 
 
-def _stamp_metadata(model, spec: ModelSpec) -> None:
+def stamp_metadata(model, spec: ModelSpec) -> None:
     """Copy the few fields a tool inspecting the bare ONNX file needs (labels, inputs)."""
     entries = {
         "mer_edge.arch": spec.arch,

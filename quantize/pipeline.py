@@ -40,6 +40,7 @@ from edge.spec import ModelSpec
 from edge.targets import DEFAULT_TARGET, TARGETS, target
 from quantize.data import ValidationSet, calibration_set, validation_tiers
 from quantize.int8 import DEFAULT_RANGES, QUANTIZERS, RANGES
+from quantize.model_file import onnx_from_file
 from quantize.polygraphy_io import write_polygraphy_references
 from quantize.progress import Progress
 from quantize.reduce import reduce_precision
@@ -64,6 +65,10 @@ class BuildConfig:
     out: Path
     arch: str = "mmnet"
     checkpoint: Optional[Path] = None
+    #: a bring-your-own model (ONNX or torch.export .pt2) described by `spec_file`
+    #: (quantize.spec_file, docs/byo.md) instead of a registered `arch`
+    model: Optional[Path] = None
+    spec_file: Optional[Path] = None
     precision: str = "fp32"
     target_trt: str = DEFAULT_TARGET
     simplifier: str = "auto"
@@ -101,6 +106,18 @@ class BuildConfig:
         Raises:
             UsageError: naming the option and the accepted values.
         """
+        if (self.model is None) != (self.spec_file is None):
+            raise UsageError(
+                "--model needs --spec (a YAML/JSON file describing its inputs, outputs and "
+                "classes; docs/byo.md)"
+                if self.model is not None
+                else "--spec describes a --model file; pass both"
+            )
+        if self.model is not None and self.checkpoint is not None:
+            raise UsageError(
+                "--checkpoint loads weights into a registered --arch; a --model file carries "
+                "its own weights: drop --checkpoint"
+            )
         if self.precision not in PRECISIONS:
             raise UsageError(
                 f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
@@ -147,6 +164,10 @@ class BuildConfig:
         data = asdict(self)
         data["out"] = str(self.out)
         data["checkpoint"] = str(self.checkpoint) if self.checkpoint else None
+        data["model"] = str(self.model) if self.model else None
+        data["spec_file"] = str(self.spec_file) if self.spec_file else None
+        if self.model is not None:
+            data["arch"] = None  # the spec file describes the model, not a registered arch
         data["class_names"] = list(self.class_names) if self.class_names else None
         data["cache_dir"] = str(self.cache_dir) if self.cache_dir else None
         return data
@@ -244,7 +265,15 @@ def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) ->
             )
         )
     trt = target(config.target_trt)
+    if config.model is not None:  # every spec/model check before any work or output
+        loaded, source, spec_file = _own_model(config, trt)
     progress = progress or Progress(8 if config.precision != "fp32" else 7)
+    if config.model is not None:
+        with progress.stage("Loading model", "load"):
+            progress.note("{} ({}, sha256 {}) described by {}{}".format(
+                source.path.name, source.kind, source.sha256[:12], spec_file.path,
+                "".join("; " + n for n in source.notes)))  # fmt: skip
+        return _build_checked(config, loaded, trt, progress, source, spec_file)
     arch = architecture(config.arch)
 
     with progress.stage("Loading model", "load"):
@@ -261,18 +290,51 @@ def build_bundle(config: BuildConfig, *, progress: Optional[Progress] = None) ->
         else:
             loaded = arch.load(config.checkpoint, class_names=config.class_names)
             progress.note(f"{loaded.spec.arch} {loaded.spec.variant} from {config.checkpoint}")
+    return _build_checked(config, loaded, trt, progress)
+
+
+def _own_model(config: BuildConfig, trt) -> Tuple[Any, Any, Any]:
+    """Spec file + model file, checked against each other and the target (UsageError)."""
+    from edge.models.exported import exported_module
+    from edge.models.loaded import LoadedModel
+    from quantize.model_file import check_model_file
+    from quantize.spec_file import load_spec_file
+
+    spec_file = load_spec_file(config.spec_file)
+    try:
+        spec = spec_file.spec.with_class_names(config.class_names)
+    except EdgeBuildError as exc:
+        raise UsageError(f"--class-names: {exc}") from None
+    source = check_model_file(
+        config.model, spec_file.path, spec, trt, dynamic_batch=config.dynamic_batch
+    )
+    info = {**source.info(), "spec_file": spec_file.path.name,
+            "spec_file_sha256": spec_file.sha256, "spec_file_content": spec_file.content}  # fmt: skip
+    model = exported_module(source.program) if source.kind == "pt2" else None
+    if spec_file.keep_out_of_int8 and not config.int8_exclude:
+        config.int8_exclude = spec_file.keep_out_of_int8
+    return LoadedModel(model=model, spec=spec, info=info), source, spec_file
+
+
+def _build_checked(config, loaded, trt, progress, source=None, spec_file=None) -> BuildResult:
     spec = loaded.spec
     if config.dynamic_batch:
         spec = spec.with_batch(BATCH_AXIS)
-
     try:
-        return _build_in_staging(config, loaded, spec, trt, progress)
+        return _build_in_staging(config, loaded, spec, trt, progress, source)
     except _LintOnly as done:
         return BuildResult(out=None, manifest={}, timings=dict(progress.timings),
                            lint=done.findings)  # fmt: skip
 
 
-def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
+def _reference_runner(loaded, spec, source):
+    """What the export is checked against: the PyTorch model, or the user's ONNX as given."""
+    if source is not None and source.kind == "onnx":
+        return OrtRunner(source.path), ", the file as given"
+    return TorchRunner(loaded.model, spec), ""
+
+
+def _build_in_staging(config, loaded, spec, trt, progress, source=None) -> BuildResult:
     names, feeds, frames = reference_feeds(spec)
     tol = config.parity_tolerance
     with staged_directory(config.out) as staging:
@@ -281,15 +343,22 @@ def _build_in_staging(config, loaded, spec, trt, progress) -> BuildResult:
         raw_path = work / "exported.onnx"
         final_path = staging / FP32_FILE
 
-        with progress.stage(f"Exporting ONNX (opset {trt.opset})", "export"):
-            export = onnx_from_model(
-                loaded.model, spec, raw_path, opset=trt.opset, dynamic_batch=config.dynamic_batch
-            )
+        if source is not None and source.kind == "onnx":
+            with progress.stage(f"Writing the ONNX at opset {trt.opset}", "export"):
+                export = onnx_from_file(source, spec, raw_path, opset=trt.opset,
+                                        dynamic_batch=config.dynamic_batch)  # fmt: skip
+        else:
+            with progress.stage(f"Exporting ONNX (opset {trt.opset})", "export"):
+                export = onnx_from_model(
+                    loaded.model, spec, raw_path, opset=trt.opset,
+                    dynamic_batch=config.dynamic_batch,
+                )  # fmt: skip
 
         with progress.stage(f"Checking export parity on {len(feeds)} face samples", "parity"):
-            with TorchRunner(loaded.model, spec) as torch_runner:
+            reference, suffix = _reference_runner(loaded, spec, source)
+            with reference as torch_runner:
                 torch_out = [torch_runner.infer(f) for f in feeds]
-                torch_name = torch_runner.executor
+                torch_name = torch_runner.executor + suffix
             with OrtRunner(raw_path) as ort_runner:
                 raw_out = [ort_runner.infer(f) for f in feeds]
                 ort_name = ort_runner.executor
@@ -466,6 +535,10 @@ def _manifest(
     config, info, spec, trt, export, simplified, final_model, names, torch_name, parity, timings
 ) -> Dict[str, Any]:
     checkpoint = info.get("checkpoint")
+    own = {k: info[k] for k in ("model_file", "model_file_sha256", "model_format",
+                                "model_file_opset", "spec_file", "spec_file_sha256") if k in info}  # fmt: skip
+    if own:
+        own["spec_file_content"] = info.get("spec_file_content")
     return {
         "producer": {
             "tool": "mer-edge",
@@ -490,6 +563,7 @@ def _manifest(
             "class_names": list(spec.class_names),
             "num_classes": spec.num_classes,
             "spec": spec.to_dict(),
+            **own,
         },
         "target": {"tensorrt": trt.name, "opset": trt.opset, "jetpack": trt.jetpack},
         "export": export.to_dict(),

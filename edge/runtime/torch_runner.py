@@ -65,6 +65,8 @@ def bundle_model(bundle: Any, checkpoint: Optional[str] = None) -> Any:
     from edge.models import architecture
 
     model_info = bundle.info.model
+    if model_info.get("model_format") is not None:  # built with edge-build --model
+        return _own_model(bundle, model_info, checkpoint)
     arch = architecture(model_info["arch"])
     if checkpoint:
         loaded = arch.load(checkpoint, class_names=model_info.get("class_names"))
@@ -87,3 +89,28 @@ def bundle_model(bundle: Any, checkpoint: Optional[str] = None) -> Any:
     raise EdgeBuildError(
         f"{bundle.root}: the torch backend needs the checkpoint this bundle was built from ({model_info.get('checkpoint')}); pass --checkpoint"
     )
+
+
+def _own_model(bundle: Any, model_info: Any, checkpoint: Optional[str]) -> Any:
+    """A bring-your-own bundle's PyTorch model: its `.pt2` program, checked by sha256."""
+    name = model_info.get("model_file")
+    if model_info["model_format"] != "pt2":
+        raise EdgeBuildError(
+            f"{bundle.root}: built from the {model_info['model_format']} file {name}; there is "
+            "no PyTorch model to run: use --backend ort (or trt on the device)"
+        )
+    if not checkpoint:
+        raise EdgeBuildError(
+            f"{bundle.root}: built from the torch.export program {name}; pass --checkpoint "
+            f"{name} for the torch backend"
+        )
+    from edge.bundle import sha256_file
+    from edge.models.exported import exported_module, load_exported_program
+
+    found = sha256_file(checkpoint)
+    if found != model_info.get("model_file_sha256"):
+        raise EdgeBuildError(
+            f"{checkpoint}: sha256 {found} differs from the program this bundle was built from "
+            f"({name}, {model_info.get('model_file_sha256')})"
+        )
+    return exported_module(load_exported_program(checkpoint))

@@ -45,7 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build a deployment bundle (verified ONNX + manifest) from a trained "
         "micro-expression model. With no arguments, builds the built-in demo into ./build/demo.",
     )
-    parser.add_argument("--arch", choices=architecture_names(), default="mmnet")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--arch",
+        choices=architecture_names(),
+        help="a registered architecture (default mmnet)",
+    )
+    which.add_argument(
+        "--model",
+        type=Path,
+        metavar="FILE",
+        help="bring your own model: an ONNX file or a torch.export program (.pt2), described "
+        "by --spec (docs/byo.md)",
+    )
+    parser.add_argument(
+        "--spec",
+        type=Path,
+        metavar="SPEC",
+        help="YAML or JSON spec file of a --model: inputs and their frame roles, "
+        "preprocessing, outputs, class names (docs/byo.md)",
+    )
     parser.add_argument(
         "--checkpoint",
         type=Path,
@@ -216,7 +235,14 @@ def _summary(result) -> str:
             model["arch"], model["variant"], model["num_classes"], ", ".join(model["class_names"])
         ),
         "  weights     {}".format(
-            model["checkpoint"] + " sha256 " + model["checkpoint_sha256"][:12]
+            "{} sha256 {} ({} file, described by {})".format(
+                model["model_file"],
+                model["model_file_sha256"][:12],
+                model["model_format"],
+                model["spec_file"],
+            )
+            if model.get("model_file")
+            else model["checkpoint"] + " sha256 " + model["checkpoint_sha256"][:12]
             if model["checkpoint"]
             else "UNTRAINED seeded {} (seed {}): predictions are meaningless".format(
                 model["arch"], model["seed"]
@@ -232,9 +258,10 @@ def _summary(result) -> str:
             "simplified" if simp["tool"] != "none" else "not simplified",
             simp["tool"],
         ),
-        "  parity      max |diff| {:.2e} vs PyTorch (tolerance {:.0e}), top-1 agreement "
+        "  parity      max |diff| {:.2e} vs {} (tolerance {:.0e}), top-1 agreement "
         "{:.0%}, executor {}".format(
             parity["max_abs_error"],
+            "the ONNX file as given" if model.get("model_format") == "onnx" else "PyTorch",
             parity["tolerance"],
             parity["top1_agreement"],
             parity["candidate"],
@@ -295,8 +322,10 @@ def _config(args: argparse.Namespace, out: Path) -> BuildConfig:
     """The BuildConfig of the command line; raises UsageError before any work."""
     return BuildConfig(
         out=out,
-        arch=args.arch,
+        arch=args.arch or "mmnet",
         checkpoint=args.checkpoint,
+        model=args.model,
+        spec_file=args.spec,
         precision=args.precision,
         target_trt=args.target_trt,
         simplifier=args.simplifier,
@@ -326,7 +355,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     out = args.out
-    if out is None:
+    if out is None and args.model is not None:
+        out = Path("build") / args.model.stem
+    elif out is None:
         out = DEMO_OUT if args.checkpoint is None else Path("build") / args.checkpoint.stem
     try:
         config = _config(args, out)
@@ -338,6 +369,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = build_bundle(
             config, progress=Progress(8 if args.precision != "fp32" else 7, quiet=args.quiet)
         )
+    except UsageError as exc:  # spec vs model checks: found before anything was written
+        parser.print_usage(sys.stderr)
+        print(f"edge-build: error: {exc}", file=sys.stderr)
+        return 2
     except EdgeBuildError as exc:
         print(f"edge-build: error: {exc}", file=sys.stderr)
         return 1

