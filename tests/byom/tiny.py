@@ -22,7 +22,7 @@ def tiny_onnx(
     output: str = "logits",
     seed: int = 0,
 ) -> Path:
-    """apex - onset -> Conv 3x3/2 -> Relu -> Conv 3x3/2 -> Relu -> GlobalAveragePool -> Gemm,
+    """apex - onset (or one flow input) -> Conv 3x3/2 -> Relu -> Conv 3x3/2 -> Relu -> GlobalAveragePool -> Gemm,
     random weights with a large first-layer gain, so 1-2 px of motion moves the logits."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -40,8 +40,11 @@ def tiny_onnx(
         weight("w1", 8, 3, 3, 3, gain=30.0), weight("b1", 8), weight("w2", 16, 8, 3, 3), weight("b2", 16),
         weight("wf", classes, 16), weight("bf", classes),
     ]  # fmt: skip
-    nodes = [
-        helper.make_node("Sub", [names[1], names[0]], ["motion"], name="motion"),
+    if len(names) == 2:  # onset, apex: the network sees their difference
+        first = [helper.make_node("Sub", [names[1], names[0]], ["motion"], name="motion")]
+    else:  # one input that is motion already (flow:image)
+        first = [helper.make_node("Identity", [names[0]], ["motion"], name="motion")]
+    nodes = first + [
         helper.make_node("Conv", ["motion", "w1", "b1"], ["c1"], name="conv1", pads=[1] * 4,
                          strides=[2, 2]),
         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
@@ -85,3 +88,14 @@ def write_spec(path: Path, data: Dict[str, Any]) -> Path:
 
         path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def flow_spec_dict(*, size: int = 28) -> Dict[str, Any]:
+    """An STSTNet-style interface: u, v and strain at 28x28 as one 3-channel input."""
+    data = spec_dict(size=size)
+    data["model"] = "tiny-flow"
+    data["inputs"] = [{"name": "flow", "source": "flow:image"}]
+    data["flow"] = {"method": "farneback", "size": 112, "scale": 1.0, "clip": 4.0,
+                    "strain_scale": 4.0, "strain_clip": 1.0}  # fmt: skip
+    data["preprocessing"] = {"size": size}
+    return data
