@@ -83,3 +83,62 @@ def test_edge_run_reports_events_on_a_generated_video(tiny_bundle, tmp_path):
     for event in events:
         assert event["label"] in classes and set(event["scores"]) == classes
     assert "int8" in records[-1]["executor"] or "Q/DQ" in records[-1]["executor"]
+
+
+def test_edge_engine_check_against_fake_tensorrt(tiny_bundle, tmp_path, monkeypatch, capsys):
+    """The device step on a bring-your-own bundle: the fake TensorRT (tests/trt) parses and runs
+    the bundle's FP32 and INT8 ONNX with ONNX Runtime, so parity and accuracy are real."""
+    import shutil
+
+    from benchmarks import engine_check
+    from edge.bundle import Bundle
+    from tests.trt.fake_cuda import FakeCudart
+    from tests.trt.ort_engine import ort_tensorrt
+
+    root = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, root)
+    fake = ort_tensorrt(Bundle.load(root), "10.3")
+    monkeypatch.setattr(engine_check, "load_tensorrt", lambda: fake)
+    monkeypatch.setattr(engine_check, "load_cudart", lambda: FakeCudart())
+    out = tmp_path / "report"
+    argv = ["check", "--bundle", str(root), "--out", str(out), "--duration", "0.2",
+            "--warmup-ms", "10"]  # fmt: skip
+    assert engine_check.main(argv) == 0, capsys.readouterr().out
+    report = json.loads((out / "check.json").read_text())
+    assert {e["precision"] for e in report["engines"] if e["built"]} == {"fp32", "int8"}
+    by_precision = {p["precision"]: p for p in report["precisions"]}
+    assert by_precision["fp32"]["parity"]["passed"]
+    assert by_precision["int8"]["accuracy"]["top1_agreement"] >= 0.9
+
+
+def test_a_flow_input_model_builds_int8_and_classifies_a_pair(tmp_path, capsys):
+    """flow:image (u, v, strain) from onset and apex: calibration, validation and edge-run
+    compute it with the same code (edge.flow)."""
+    cv2 = pytest.importorskip("cv2")
+    from calib.faces import micro_expression_pair
+    from edge.bundle import Bundle
+    from edge.cli.run import main as run_main
+    from quantize.cli.build import main as build_main
+    from tests.byom.tiny import flow_spec_dict
+
+    model = tiny_onnx(tmp_path / "flow.onnx", size=28, names=("flow",))
+    spec = write_spec(tmp_path / "flow.yaml", flow_spec_dict())
+    out = tmp_path / "bundle"
+    assert build_main(["--model", str(model), "--spec", str(spec), "--precision", "int8",
+                       "--out", str(out), "--quiet", "--calib-samples", "16",
+                       "--val-samples", "10", "--hard-val-samples", "0",
+                       "--max-accuracy-drop", "0.5"]) == 0  # fmt: skip
+    capsys.readouterr()
+    bundle = Bundle.load(out)
+    prep = bundle.spec.preprocessing
+    assert prep.feeds == (("flow", "flow:image"),) and prep.flow.method == "farneback"
+    assert prep.frames == ("onset", "apex") and prep.storage_size == (112, 112)
+    assert np.load(out / "validation.npz")["frames"].shape[1:] == (2, 112, 112, 3)
+    assert bundle.manifest["calibration"]["samples"] == 16
+    onset, apex = micro_expression_pair("astronaut", size=112)
+    cv2.imwrite(str(tmp_path / "onset.png"), onset[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "apex.png"), apex[:, :, ::-1])
+    assert run_main(["--bundle", str(out), "--onset", str(tmp_path / "onset.png"), "--apex",
+                     str(tmp_path / "apex.png"), "--precision", "int8", "--json"]) == 0  # fmt: skip
+    record = json.loads(capsys.readouterr().out)
+    assert record["label"] in record["scores"] and record["trained"] is True
