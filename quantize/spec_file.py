@@ -32,7 +32,14 @@ from edge.spec import (
     is_flow_source,
 )
 
-__all__ = ["SPEC_VERSION", "SpecFileError", "SpecFile", "load_spec_file", "parse_spec"]
+__all__ = [
+    "SPEC_VERSION",
+    "SpecFileError",
+    "SpecFile",
+    "load_spec_file",
+    "parse_spec",
+    "spec_file_dict",
+]
 
 SPEC_VERSION = 1
 COLORS = ("RGB", "BGR")
@@ -490,3 +497,41 @@ def load_spec_file(path: Path) -> SpecFile:
         keep_out_of_int8=keep_out,
         content=json.loads(json.dumps(data, default=str)),
     )
+
+
+def spec_file_dict(spec: ModelSpec) -> Dict[str, Any]:
+    """The spec file (as plain data, ready for `yaml.safe_dump` or `json.dumps`) that parses
+    back into `spec`'s interface: how a model's code writes the spec it ships with."""
+    prep = spec.preprocessing
+    data: Dict[str, Any] = {"spec_version": SPEC_VERSION, "model": spec.arch}
+    if spec.variant != "custom":
+        data["variant"] = spec.variant
+    data["classes"] = list(spec.class_names)
+    if spec.protocol:
+        data["label_scheme"] = spec.protocol
+    data["preprocessing"] = {
+        "size": list(prep.size), "color": prep.color, "layout": prep.layout,
+        "scale": prep.scale, "mean": list(prep.mean), "std": list(prep.std),
+    }  # fmt: skip
+    sources = prep.input_sources(spec.input_names())
+    data["inputs"] = [
+        {"name": name, "source": source, **({"description": t.description} if t.description else {})}
+        for (name, source), t in zip(sources, spec.inputs)
+    ]  # fmt: skip
+    clip = [r for r in prep.frames if r.startswith(CLIP_PREFIX)]
+    if clip:
+        data["clip_length"] = len(clip)
+    if prep.flow is not None:
+        data["flow"] = prep.flow.to_dict()
+    if any(s.startswith(DEPTH_PREFIX) for _, s in sources):
+        data["depth"] = {"mean": prep.depth_mean, "std": prep.depth_std,
+                         "range_mm": prep.depth_range_mm}  # fmt: skip
+    data["outputs"] = {"logits": spec.outputs[0].name}
+    if len(spec.outputs) > 1:
+        data["outputs"]["au_logits"] = spec.outputs[1].name
+        data["outputs"]["au_names"] = list(spec.au_names)
+    if spec.precision_hints:
+        data["precision"] = {"hints": list(spec.precision_hints)}
+    if spec.notes:
+        data["notes"] = list(spec.notes)
+    return data

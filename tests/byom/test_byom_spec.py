@@ -183,3 +183,41 @@ def test_yaml_python_tags_are_not_executed(tmp_path):
     with pytest.raises(SpecFileError, match="not valid YAML"):
         load_spec_file(path)
     assert not marker.exists()
+
+
+def _registered_specs():
+    from edge.models.afnet_m_spec import AFNetMConfig, afnet_m_spec
+    from edge.models.famnet_spec import FAMNetConfig, famnet_spec
+    from edge.models.mmnet_spec import VARIANTS, mmnet_spec
+
+    return [mmnet_spec(VARIANTS["casme2-5"]), famnet_spec(FAMNetConfig()),
+            afnet_m_spec(AFNetMConfig())]  # fmt: skip
+
+
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["mmnet", "famnet", "afnet_m"])
+def test_a_registered_interface_written_as_a_spec_file_parses_back(index, tmp_path):
+    """spec_file_dict is how a model's code writes the spec it ships; the registered
+    architectures' interfaces (clip, depth, mask, AU outputs) round-trip through a file."""
+    from quantize.spec_file import spec_file_dict
+
+    spec = _registered_specs()[index]
+    parsed = load_spec_file(write_spec(tmp_path / "s.yaml", spec_file_dict(spec))).spec
+    assert [(t.name, t.shape) for t in parsed.inputs] == [(t.name, t.shape) for t in spec.inputs]
+    assert parsed.outputs[0].shape == spec.outputs[0].shape
+    assert [(t.name, t.shape) for t in parsed.outputs] == [(t.name, t.shape) for t in spec.outputs]
+    assert parsed.class_names == spec.class_names and parsed.au_names == spec.au_names
+    prep, want = parsed.preprocessing, spec.preprocessing
+    assert prep.input_sources(parsed.input_names()) == want.input_sources(spec.input_names())
+    assert prep.frames == want.frames
+    for key in ("size", "color", "scale", "mean", "std", "depth_mean", "depth_std", "flow"):
+        assert getattr(prep, key) == getattr(want, key), key
+    assert parsed.precision_hints == spec.precision_hints
+
+
+def test_a_flow_interface_round_trips():
+    from quantize.spec_file import spec_file_dict
+    from tests.byom.tiny import flow_spec_dict
+
+    spec, _ = _parse(flow_spec_dict())
+    again, _ = _parse(spec_file_dict(spec))
+    assert again == spec
