@@ -142,3 +142,33 @@ def test_a_flow_input_model_builds_int8_and_classifies_a_pair(tmp_path, capsys):
                      str(tmp_path / "apex.png"), "--precision", "int8", "--json"]) == 0  # fmt: skip
     record = json.loads(capsys.readouterr().out)
     assert record["label"] in record["scores"] and record["trained"] is True
+
+
+def test_fp16_and_dataset_calibration_work_from_the_spec(tmp_path):
+    """FP16, and INT8 calibrated on a dataset layout (read and registered as for the
+    registered architectures), for a flow model known only by its spec file."""
+    pytest.importorskip("cv2")
+    from calib import synth
+    from edge.bundle import Bundle
+    from quantize.cli.build import main as build_main
+    from tests.byom.tiny import flow_spec_dict
+
+    model = tiny_onnx(tmp_path / "m.onnx")
+    spec = write_spec(tmp_path / "m.yaml", spec_dict())
+    out = tmp_path / "fp16"
+    assert build_main(["--model", str(model), "--spec", str(spec), "--precision", "fp16",
+                       "--out", str(out), "--quiet", "--val-samples", "10",
+                       "--hard-val-samples", "0"]) == 0  # fmt: skip
+    fp16 = Bundle.load(out).manifest["models"]["fp16"]
+    assert fp16["measured_vs_fp32"]["top1_agreement"] >= 0.9
+
+    flow = tiny_onnx(tmp_path / "flow.onnx", size=28, names=("flow",))
+    flow_spec = write_spec(tmp_path / "flow.yaml", flow_spec_dict())
+    clips = synth.write_generic(tmp_path / "clips", 8, seed=9, frames=5, apex_frame=2)
+    out = tmp_path / "int8"
+    assert build_main(["--model", str(flow), "--spec", str(flow_spec), "--precision", "int8",
+                       "--out", str(out), "--quiet", "--calib-data", f"generic:{clips}",
+                       "--calib-samples", "6", "--val-samples", "10", "--hard-val-samples", "0",
+                       "--max-accuracy-drop", "1"]) == 0  # fmt: skip
+    calibration = Bundle.load(out).manifest["quantization"]["calibration"]
+    assert calibration["samples"] == 6 and calibration["source"].startswith("generic:")
