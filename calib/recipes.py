@@ -56,6 +56,11 @@ RECIPES: Dict[str, Recipe] = {
                       lr=1e-3),
     "famnet": Recipe("famnet", samples=6000, data_seed=11, amplitude_px=MICRO_AMPLITUDE_PX,
                      lr=1e-3),
+    # The shipped bring-your-own example (calib.examples.ststnet): CPU minutes. Its input is
+    # optical flow, which already carries the clips' sensor noise, so no noise is added to it;
+    # no flip either (flipping flow negates u).
+    "ststnet": Recipe("ststnet", samples=3000, data_seed=13, amplitude_px=MICRO_AMPLITUDE_PX,
+                      lr=3e-3, epochs=60, weight_decay=1e-3, train_noise_gray=0.0),
 }  # fmt: skip
 
 
@@ -76,6 +81,6 @@ def demo_config(arch: str):
         from edge.models.afnet_m_spec import AFNetMConfig
 
         return AFNetMConfig()
-    if arch == "mmnet":
+    if arch in ("mmnet", "ststnet"):
         return None
     raise ValueError(f"no demo recipe for {arch!r}")

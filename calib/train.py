@@ -1,6 +1,8 @@
-"""Train a demo model end to end on synthetic micro-expressions: one trainer, three architectures.
+"""Train a demo model end to end on synthetic micro-expressions: one trainer for the three
+architectures and the shipped bring-your-own example.
 
     python -m calib.train --arch mmnet|afnet_m|famnet --out FILE.safetensors
+    python -m calib.train --arch ststnet --out FILE.onnx
         [--device auto|cpu|cuda] [--epochs N] [--samples N] [--subjects N] [--seed S]
 
 The defaults are the recipes that made the shipped demos (`calib.recipes`): on a GPU they
@@ -12,24 +14,41 @@ as the runtime does; hold out the last two pseudo-subjects; train with AdamW, on
 label smoothing and sensor noise on every frame (bf16 autocast on CUDA); store FP16 weights
 (MMNet as the official-key state_dict, the others in the project format); reload them through
 the strict loader and write the model card (`calib.model_card`) beside the checkpoint.
+
+`ststnet` (`calib.examples.ststnet`) is no registered architecture: it ships as an ONNX file
+plus a spec file, as a user's own model would. Its inputs are optical flow computed by
+`edge.preprocess.prepare_inputs` from the rendered frames, the code the runtime runs; it is
+exported to ONNX (FP32), and its card is measured by ONNX Runtime on that very file, with
+noise added to the frames before the flow.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from calib import model_card
 from calib.recipes import RECIPES, Recipe, demo_config, recipe_for
 from edge._lazy import require
 
-__all__ = ["train", "main"]
+__all__ = ["EXAMPLES", "train", "main"]
+
+#: Shipped bring-your-own examples: arch -> module with `ststnet_spec`-style `spec()`,
+#: `build_model(seed)` and `export(model, out)`; trained here, deployed as ONNX + spec file.
+EXAMPLES = {"ststnet": "calib.examples.ststnet"}
+
+
+def _example(arch: str) -> Optional[ModuleType]:
+    return importlib.import_module(EXAMPLES[arch]) if arch in EXAMPLES else None
 
 
 def _say(line: str) -> None:
@@ -84,6 +103,9 @@ class _Trainer:
         self.names = spec.input_names()
         std = torch.tensor(spec.preprocessing.std, dtype=torch.float32, device=self.device)
         self.channels = len(spec.preprocessing.std)
+        # Sensor noise is pixel noise: it belongs on frames, not on inputs computed from them
+        # (optical flow), which carry the rendered clips' own noise already.
+        self.noisy = recipe.train_noise_gray > 0 and not spec.preprocessing.reads_flow
         self.sigma_per_gray = 1.0 / 255.0 / std  # normalised units per gray level, per channel
         self.generator = torch.Generator(device=self.device).manual_seed(recipe.shuffle_seed)
 
@@ -109,7 +131,9 @@ class _Trainer:
             flip = torch.rand(len(idx), device=self.device, generator=self.generator) < 0.5
             xs = [torch.where(flip.view((-1,) + (1,) * (x.dim() - 1)), x.flip(-1), x) for x in xs]
         return [
-            self._noise(x, recipe.train_noise_gray, self.generator) if self._is_image(x) else x
+            self._noise(x, recipe.train_noise_gray, self.generator)
+            if self.noisy and self._is_image(x)
+            else x
             for x in xs
         ]
 
@@ -182,7 +206,14 @@ def train(
     device = model_card.resolve_device(device)
     out = Path(out)
     torch.manual_seed(recipe.init_seed)
-    arch, loaded = _build(recipe)
+    example = _example(recipe.arch)
+    if example is None:
+        arch, loaded = _build(recipe)
+    else:
+        arch = None
+        loaded = SimpleNamespace(
+            spec=example.spec(), model=example.build_model(recipe.init_seed), info={}
+        )
     spec = loaded.spec
     train_idx, held_idx = model_card.split_indices(recipe, spec.class_names)
     if not train_idx or not held_idx:
@@ -211,6 +242,11 @@ def train(
     train_s = time.time() - train_started
     del trainer
     out.parent.mkdir(parents=True, exist_ok=True)
+    if example is not None:
+        return _finish_example(
+            example, model, spec, recipe, out, held_idx, held_data, history,
+            train_s=train_s, data_s=data_s, log=log,
+        )  # fmt: skip
     partial = out.with_name(out.stem + ".partial" + out.suffix)
     try:
         _save(arch, model, recipe, partial)
@@ -237,14 +273,73 @@ def train(
     return card
 
 
+def _finish_example(
+    example: ModuleType, model, spec, recipe: Recipe, out: Path, held_idx, held_data,
+    history: List[Dict[str, float]], *, train_s: float, data_s: float, log: Callable[[str], None],
+) -> Dict[str, Any]:  # fmt: skip
+    """Export a bring-your-own example to ONNX + spec file, measure the ONNX file itself with
+    ONNX Runtime on the held-out clips, and write its card; files land only when all worked."""
+    from edge.runtime.ort import OrtRunner
+
+    staging = out.parent / (out.stem + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        written = example.export(model, staging / out.name)
+        log(f"{recipe.arch}: measuring {out.name} with ONNX Runtime on the held-out clips")
+        frames = model_card.recipe_frames(recipe, spec, held_idx)
+        with OrtRunner(written["onnx"], threads=1) as runner:
+            output = spec.output_names()[0]
+
+            def infer(feed: Dict[str, Any]) -> Any:
+                return runner.infer(feed)[output]
+
+            held_out = {
+                "subjects": list(recipe.held_out),
+                **model_card.measure(infer, held_data, spec, batch=1, frames=frames),
+            }
+            executor = runner.executor
+        training = {
+            "hardware": "CPU (FP32)",
+            "script": f"python -m calib.train --arch {recipe.arch} --out {out.name}",
+            "epochs_run": len(history),
+            "train_s": round(train_s, 1),
+            "data_s": round(data_s, 1),
+            "log": history,
+        }
+        card = model_card.demo_card(loaded_like(spec), recipe, out, held_out,
+                                    measured_on=f"{executor}, on {out.name} itself",
+                                    training=training)  # fmt: skip
+        card["recipe"] = card["recipe"].replace("FP16 storage", "exported to FP32 ONNX")
+        card["storage"] = f"ONNX opset {example.OPSET}, float32, static batch 1"
+        card["files"] = {k: p.name for k, p in written.items()}
+        card["noise"] = (
+            "decisions kept under Gaussian noise of that many gray levels added to the uint8 "
+            "frames before the flow is computed"
+        )
+        card_path = staging / (out.stem + ".card.json")
+        model_card.write_card(card, card_path)
+        for path in sorted(staging.iterdir()):
+            os.replace(path, out.parent / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return card
+
+
+def loaded_like(spec) -> SimpleNamespace:
+    """What `model_card.demo_card` reads of a loaded model, for an example without a loader."""
+    return SimpleNamespace(spec=spec, info={})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m calib.train", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--arch", choices=sorted(RECIPES), required=True)
     parser.add_argument(
-        "--out", type=Path, required=True, help="checkpoint to write (.safetensors)"
-    )
+        "--out", type=Path, required=True,
+        help="checkpoint to write (.safetensors; .onnx for the examples, with a spec file and "
+        "card beside it)",
+    )  # fmt: skip
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--epochs", type=int, help="default: the recipe's (40)")
     parser.add_argument("--samples", type=int, help="clips rendered, training + held-out")
@@ -278,7 +373,10 @@ def _usage_error(parser: argparse.ArgumentParser, args: argparse.Namespace) -> O
             return f"--{name.replace('_', '-')} must be >= 1, got {value}"
     if args.subjects is not None and args.subjects < 3:
         return f"--subjects must be >= 3 (two are held out), got {args.subjects}"
-    if args.out.suffix != ".safetensors":
+    if args.arch in EXAMPLES:
+        if args.out.suffix != ".onnx":
+            return f"--out {args.out}: the {args.arch} example is written as an .onnx file"
+    elif args.out.suffix != ".safetensors":
         return f"--out {args.out}: the checkpoint must be a .safetensors file"
     if args.device == "cuda":
         torch = require("torch", purpose="training a demo model")
@@ -303,12 +401,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if problem is not None:
         parser.error(problem)  # exit 2, before any work
     card = train(recipe, args.out, device=args.device, workers=args.workers)
-    print(json.dumps({"checkpoint": str(args.out), "card": str(args.out.with_suffix(".json")),
-                      **card["held_out"]}))  # fmt: skip
+    card_path = args.out.with_name(
+        args.out.stem + (".card.json" if args.arch in EXAMPLES else ".json")
+    )
+    print(json.dumps({"checkpoint": str(args.out), "card": str(card_path), **card["held_out"]}))
     return 0
 
 
 def _class_names(arch: str) -> Sequence[str]:
+    example = _example(arch)
+    if example is not None:
+        return example.spec().class_names
     if arch == "mmnet":
         from edge.models.mmnet_spec import VARIANTS, mmnet_spec
 

@@ -30,7 +30,7 @@ def test_held_out_split_is_the_recipes_never_trained_subjects(arch, held):
     assert not set(synth.subject_schedule(train, recipe.subjects, classes)) & set(recipe.held_out)
 
 
-@pytest.mark.parametrize("arch", sorted(RECIPES))
+@pytest.mark.parametrize("arch", sorted(set(RECIPES) - {"ststnet"}))  # ststnet: tests/flow
 def test_shipped_demo_is_small_loads_strictly_and_matches_its_card(arch):
     from edge.models import architecture
 

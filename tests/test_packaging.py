@@ -29,6 +29,7 @@ DEVICE_MODULES = (
     "edge.metrics",
     "edge.noise",
     "edge.preprocess",
+    "edge.flow",
     "edge.targets",
     "edge.runtime",
     "edge.runtime.base",
