@@ -197,15 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _macs_text(gmac: float) -> str:
+    """GMAC, or MMAC for the small networks bring-your-own users deploy (0.2 MMAC, not 0.00)."""
+    return f"{gmac:.2f} GMAC" if gmac >= 0.1 else f"{gmac * 1000:.2f} MMAC"
+
+
 def _int8_lines(section) -> List[str]:
     """How much is INT8 and what the budget kept out of it, for the one-screen summary."""
     if not section or section.get("precision") != "int8" or not section.get("macs"):
         return []
     macs = section["macs"]
     lines = [
-        "  int8 MACs   {:.1%} INT8, {:.1%} FP16, {:.1%} FP32 of {:.2f} GMAC (FP16 by {})".format(
-            macs["int8_share"], macs["fp16_share"], macs["fp32_share"], macs["total_gmac"],
-            macs["fp16_by"],
+        "  int8 MACs   {:.1%} INT8, {:.1%} FP16, {:.1%} FP32 of {} (FP16 by {})".format(
+            macs["int8_share"], macs["fp16_share"], macs["fp32_share"],
+            _macs_text(macs["total_gmac"]), macs["fp16_by"],
         )
     ]  # fmt: skip
     budget = section.get("budget")

@@ -188,3 +188,9 @@ def test_usage_errors_of_the_options(tmp_path, capsys):
     code, left = _run(tmp_path, model, spec, "--dynamic-batch")
     assert (code, left) == (2, [])
     assert "--dynamic-batch, but input 'onset' has a fixed batch" in capsys.readouterr().err
+
+
+def test_the_summary_names_small_networks_macs_in_mmac():
+    from quantize.cli.build import _macs_text
+
+    assert _macs_text(0.0002) == "0.20 MMAC" and _macs_text(2.314) == "2.31 GMAC"
