@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from edge.preprocess import prepare_inputs
-from edge.spec import ModelSpec
 
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
@@ -33,7 +32,9 @@ def test_shipped_files_exist_and_are_small():
 
 
 def test_shipped_onnx_matches_its_spec_file():
-    spec = ModelSpec.from_dict(json.loads(ststnet.SPEC_FILE.read_text()))
+    from quantize.spec_file import load_spec_file
+
+    spec = load_spec_file(ststnet.SPEC_FILE).spec  # the file a user passes to edge-build --spec
     assert spec == ststnet.spec()
     model = onnx.load(str(ststnet.ONNX_FILE))
     onnx.checker.check_model(model, full_check=True)
@@ -98,7 +99,7 @@ def test_trainer_writes_the_example_and_a_card_measured_on_it(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["card"] == str(tmp_path / "ststnet.card.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "ststnet.card.json", "ststnet.onnx", "ststnet.safetensors", "ststnet.spec.json",
+        "ststnet.card.json", "ststnet.onnx", "ststnet.safetensors", "ststnet.spec.yaml",
     ]  # fmt: skip
     card = json.loads((tmp_path / "ststnet.card.json").read_text())
     assert card["held_out"]["samples"] + card["train_samples"] == 12
