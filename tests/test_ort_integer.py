@@ -260,3 +260,25 @@ def test_float_weights_of_convs_left_in_float_are_dequantized_once_to_the_same_b
 def test_weights_onnx_runtime_fuses_keep_their_dequantize():
     model, *_ = _residual_block(np.random.default_rng(6), kernel=3, requantize=True)
     assert dequantize_float_weights(model) == 0
+
+
+def test_a_constant_that_is_also_a_graph_input_is_kept():
+    """Older exports list initializers among the graph inputs too; dropping an orphaned one
+    would turn it into an input every caller has to feed."""
+    rng = np.random.default_rng(7)
+    nodes, inits, x_dq = _activation("x")
+    w8 = rng.integers(-127, 128, size=(6, 32)).astype(np.int8)
+    w_node, w_inits, _ = _weight("fc", w8, axis=0)
+    nodes += [w_node, helper.make_node("Gemm", [x_dq, "fc_w"], ["y"], name="fc", transB=1)]
+    model = _model(
+        nodes, [*inits, *w_inits],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 32]),
+         helper.make_tensor_value_info("fc_w8", TensorProto.INT8, [6, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 6])],
+    )  # fmt: skip
+    x, _ = _quantized_input(rng, (4, 32))
+    before = _run(model, {"x": x}, optimize=False)[0]
+
+    assert integer_kernels_for_float_outputs(model) == 1  # reads a transposed copy of fc_w8
+    assert "fc_w8" in {t.name for t in model.graph.initializer}
+    np.testing.assert_array_equal(_run(model, {"x": x})[0], before)

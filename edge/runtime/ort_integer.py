@@ -249,7 +249,9 @@ def _drop_dead(model: Any, candidates: List[Any]) -> None:
     }
     for node in dead.values():
         graph.node.remove(node)
+    # a constant also listed as a graph input (IR < 4) stays: removing it would make it a feed
     used = {name for node in graph.node for name in node.input} | outputs
+    used |= {i.name for i in graph.input}
     for tensor in [t for t in graph.initializer if t.name not in used]:
         graph.initializer.remove(tensor)
 
