@@ -295,6 +295,7 @@ def _run_precision(
     frames0: Dict[str, np.ndarray],
     runner_options: Optional[Dict[str, Any]] = None,
     tier_feeds: Optional[Dict[str, List[Dict[str, np.ndarray]]]] = None,
+    tier_frames: Optional[Dict[str, np.ndarray]] = None,
 ) -> Dict[str, Any]:
     spec = bundle.spec
     out_name = spec.outputs[0].name
@@ -330,7 +331,8 @@ def _run_precision(
             for tier, feeds in (tier_feeds or {}).items()
         }
         if precision == REFERENCE_PRECISION and args.noise_gray > 0:
-            # FP32's own decision stability: the floor a reduced precision is judged against
+            # FP32's own decision stability: the floor a reduced precision is judged against.
+            # Flow models get the noise on their frames, before the flow (edge.noise).
             tiers = {"standard": (eval_feeds, logits)}
             tiers.update({t: (f, entry["tier_logits"][t]) for t, f in (tier_feeds or {}).items()})
             entry["noise_stability"] = {
@@ -341,6 +343,8 @@ def _run_precision(
                     args.noise_gray,
                     seed=NOISE_SEED,
                     reference=ref,
+                    spec=spec,
+                    frames=(tier_frames or {}).get(tier),
                 )
                 for tier, (feeds, ref) in tiers.items()
             }
@@ -398,6 +402,8 @@ def run(
     eval_feeds = ref_feeds if same else _feeds(spec, data.frames)
     tiers = load_tiers(bundle) if args.data is None else {}
     tier_feeds = {tier: _feeds(spec, t.frames) for tier, t in tiers.items()}
+    tier_frames = {"standard": reference["frames"] if same else data.frames}
+    tier_frames.update({tier: t.frames for tier, t in tiers.items()})
     frames0 = dict(zip(spec.preprocessing.frames, reference["frames"][0]))
 
     environment = probe_environment()
@@ -412,6 +418,7 @@ def run(
             frames0,
             runner_options,
             tier_feeds,
+            tier_frames,
         )
         for p in precisions
     ]

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from calib.recipes import Recipe, recipe_for
 from edge._lazy import require
 from edge.metrics import label_metrics
 from edge.noise import noise_stability
-from edge.preprocess import prepare_inputs, stack_roles
+from edge.preprocess import stack_roles
 from edge.spec import ModelSpec
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "batched",
     "torch_infer",
     "measure",
-    "frame_noise_stability",
     "demo_card",
     "main",
 ]
@@ -72,18 +71,15 @@ def recipe_clips(recipe: Recipe, spec: ModelSpec, indices: Sequence[int]) -> Cal
     )  # fmt: skip
 
 
-def recipe_frames(
-    recipe: Recipe, spec: ModelSpec, indices: Sequence[int]
-) -> List[Dict[str, np.ndarray]]:
-    """The same clips as `recipe_clips`, as role -> uint8 frame at the storage size: what
-    noise is added to for models whose inputs are computed from frames (optical flow)."""
+def recipe_frames(recipe: Recipe, spec: ModelSpec, indices: Sequence[int]) -> np.ndarray:
+    """The same clips as `recipe_clips`, as uint8 [N, roles, H, W, 3] at the storage size:
+    what noise is added to for models whose inputs are computed from frames (optical flow)."""
     samples = synth.generate(
         0, indices=indices, seed=recipe.data_seed, subjects=recipe.subjects,
         classes=spec.class_names, amplitude_px=recipe.amplitude_px,
         roles=spec.preprocessing.frames, depth_range_mm=spec.preprocessing.depth_range_mm,
     )  # fmt: skip
-    roles = spec.preprocessing.frames
-    return [dict(zip(roles, stack_roles(spec, s.frames))) for s in samples]
+    return np.stack([stack_roles(spec, s.frames) for s in samples])
 
 
 def _render_job(job) -> CalibrationSet:
@@ -167,39 +163,13 @@ def batched(
     return run
 
 
-def frame_noise_stability(
-    infer: Callable[[Dict[str, np.ndarray]], np.ndarray],
-    frames: Sequence[Mapping[str, np.ndarray]],
-    spec: ModelSpec,
-    gray_levels: float,
-    *,
-    reference: np.ndarray,
-    seed: int = 0,
-) -> float:
-    """Share of top-1 decisions kept when Gaussian noise of `gray_levels` is added to the uint8
-    frames (rounded, as a camera would deliver them) before the spec's preprocessing: the
-    noise test for inputs computed from frames, such as optical flow, where noise added to the
-    input tensor would not be pixel noise."""
-    rng = np.random.default_rng(seed)
-    decisions = []
-    for sample in frames:
-        noisy = {
-            role: np.clip(np.rint(f + rng.normal(0.0, gray_levels, f.shape)), 0, 255).astype(
-                np.uint8
-            )
-            for role, f in sample.items()
-        }
-        decisions.append(int(np.argmax(infer(prepare_inputs(spec, noisy)), axis=1)[0]))
-    return float(np.mean(np.asarray(decisions) == np.argmax(reference, axis=1)))
-
-
 def measure(
     infer: Callable[[Dict[str, np.ndarray]], np.ndarray],
     data: CalibrationSet,
     spec: ModelSpec,
     *,
     batch: int = 50,
-    frames: Optional[Sequence[Mapping[str, np.ndarray]]] = None,
+    frames: Optional[np.ndarray] = None,
 ) -> Dict[str, Any]:
     """Accuracy, UAR, UF1 on `data` and the share of decisions kept under `NOISE_LEVELS`.
 
@@ -212,8 +182,9 @@ def measure(
     kept: Dict[str, Optional[float]] = {}
     for level in NOISE_LEVELS:
         if spec.preprocessing.reads_flow:
-            kept[str(level)] = None if frames is None else frame_noise_stability(
-                infer, frames, spec, level, reference=logits, seed=int(level * 1000)
+            kept[str(level)] = None if frames is None else noise_stability(
+                infer, data.feeds(), spec.preprocessing.std, level, seed=int(level * 1000),
+                reference=logits, spec=spec, frames=frames,
             )  # fmt: skip
             continue
         stability = noise_stability(run, [feed], spec.preprocessing.std, level,

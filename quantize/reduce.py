@@ -13,7 +13,7 @@ from edge._lazy import require
 from edge.bundle import REDUCED_FILES
 from edge.errors import CalibrationError, EdgeBuildError
 from edge.export import op_histogram
-from edge.noise import with_pixel_noise
+from edge.noise import noisy_feeds
 from quantize.measure import measure_against_fp32
 
 __all__ = ["reduce_precision"]
@@ -129,20 +129,34 @@ def _int8(config, spec, trt, fp32_path, out, validation, calibration, report, ex
             ranges=config.int8_ranges,
         )  # fmt: skip
     else:
+        tier_sets = {"standard": validation, **extra_tiers}
+        tier_feeds = {name: tier.feeds(spec) for name, tier in tier_sets.items()}
+        # Pixel noise for the noise floor; flow models get it on the tier's frames, before the
+        # flow (edge.noise): a tier is recognised by its first feed, which the evaluator passes
+        # back as the same object (it may copy the list, not the feeds).
+        frames_of = {
+            id(tier_feeds[name][0]): tier.frames
+            for name, tier in tier_sets.items()
+            if tier_feeds[name]
+        }
         evaluate = make_evaluator(
             fp32_model,
             feeds,
-            validation.feeds(spec),
+            tier_feeds["standard"],
             quantizer=config.quantizer,
             labels=validation.labels,
             class_names=spec.class_names,
             extra_tiers={
-                name: (tier.feeds(spec), tier.labels) for name, tier in extra_tiers.items()
+                name: (tier_feeds[name], tier.labels) for name, tier in extra_tiers.items()
             },
             settings={"ranges": config.int8_ranges, "opset": trt.opset},
             report=report,
-            noise=lambda feeds: with_pixel_noise(
-                feeds, spec.preprocessing.std, NOISE_FLOOR_GRAY_LEVELS, seed=config.seed
+            noise=lambda feeds: noisy_feeds(
+                spec,
+                feeds,
+                frames_of.get(id(feeds[0])) if feeds else None,
+                NOISE_FLOOR_GRAY_LEVELS,
+                seed=config.seed,
             ),
         )
         budget = meet_budget(

@@ -198,3 +198,39 @@ def test_flow_inputs_need_settings_and_uint8_frames():
     del data["preprocessing"]["flow"]
     with pytest.raises(EdgeBuildError, match="declares no flow settings"):
         prepare_inputs(ModelSpec.from_dict(data), {"onset": frame, "apex": frame})
+
+
+def test_pixel_noise_goes_on_the_frames_of_flow_models():
+    from edge.noise import noise_stability, noisy_feeds, with_frame_noise, with_pixel_noise
+
+    spec = _flow_spec((("img", "flow:image"),), (TensorSpec("img", (1, 3, 28, 28)),))
+    grey = _texture(112, seed=5)
+    pair = np.stack([np.repeat(g[:, :, None], 3, axis=2) for g in (grey, _shifted(grey, 1, 0))])
+    frames = pair[None]  # [N=1, roles, H, W, 3]
+    clean = [prepare_inputs(spec, dict(zip(("onset", "apex"), pair)))]
+    noisy = noisy_feeds(spec, clean, frames, 1.0, seed=3)
+    np.testing.assert_array_equal(
+        noisy[0]["img"], with_frame_noise(spec, frames, 1.0, seed=3)[0]["img"]
+    )
+    change = np.abs(noisy[0]["img"] - clean[0]["img"]).max()
+    assert 0 < change < 1.0  # noise moved the flow, not the scale of the motion
+    assert not np.array_equal(
+        with_frame_noise(spec, frames, 1.0, seed=4)[0]["img"], noisy[0]["img"]
+    )
+    with pytest.raises(ValueError, match="needs its frames"):
+        noisy_feeds(spec, clean, None, 1.0)
+    # frame models keep the tensor-space noise
+    colour = ModelSpec(
+        arch="c", variant="v", inputs=(TensorSpec("apex", (1, 3, 28, 28)),),
+        outputs=(TensorSpec("logits", (1, 2)),),
+        preprocessing=Preprocessing(size=(28, 28), frames=("apex",)), class_names=("a", "b"),
+    )  # fmt: skip
+    feeds = [{"apex": np.zeros((1, 3, 28, 28), np.float32)}]
+    np.testing.assert_array_equal(
+        noisy_feeds(colour, feeds, None, 0.5, seed=1)[0]["apex"],
+        with_pixel_noise(feeds, colour.preprocessing.std, 0.5, seed=1)[0]["apex"],
+    )
+    # a model that follows u: its decision flips only if noise flips the mean u's sign
+    infer = lambda f: np.stack([f["img"][:, 0].mean((1, 2)), -f["img"][:, 0].mean((1, 2))], 1)  # noqa: E731
+    kept = noise_stability(infer, clean, spec.preprocessing.std, 1.0, spec=spec, frames=frames)
+    assert kept == 1.0
