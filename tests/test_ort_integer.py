@@ -20,7 +20,6 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from edge.runtime.ort import OrtRunner  # noqa: E402
 from edge.runtime.ort_integer import (  # noqa: E402
     dequantize_float_weights,
-    integer_extrema,
     integer_kernels_for_float_outputs,
 )
 from edge.runtime.ort_lowering import LOWERING_NOTE, lower_for_cpu  # noqa: E402
@@ -197,31 +196,6 @@ def test_other_convs_are_left_to_onnx_runtime(shape):
     model, *_ = _residual_block(np.random.default_rng(2), **shape)
     assert integer_kernels_for_float_outputs(model) == 0
     assert "Conv" in _ops(model)
-
-
-@pytest.mark.parametrize("op", ["ReduceMax", "ReduceMin"])
-def test_channel_extrema_are_taken_on_the_integers(op):
-    rng = np.random.default_rng(3)
-    nodes, inits, x_dq = _activation("x")
-    nodes += [
-        helper.make_node(op, [x_dq], ["m"], axes=[1], keepdims=1),
-        helper.make_node("Mul", [x_dq, "m"], ["y"]),  # the DQ keeps another reader
-    ]
-    model = _model(
-        nodes, inits, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 5, 5])],
-        [helper.make_tensor_value_info("m", TensorProto.FLOAT, [1, 1, 5, 5]),
-         helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 5, 5])],
-    )  # fmt: skip
-    feed = {"x": rng.normal(size=(1, 8, 5, 5)).astype(np.float32)}
-    before = _run(model, feed, optimize=False)
-
-    assert integer_extrema(model) == 1
-    onnx.checker.check_model(model)
-    reduce = next(n for n in model.graph.node if n.op_type == op)
-    assert reduce.input[0] == "x_q"  # reads the int8 tensor
-    after = _run(model, feed, optimize=False)
-    for got, expected in zip(after, before):
-        np.testing.assert_array_equal(got, expected)
 
 
 def test_runner_runs_the_integer_kernels_with_the_same_numbers(tmp_path):

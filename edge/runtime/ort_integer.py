@@ -29,7 +29,6 @@ from edge.lint.qdq import constants, consumers, producers
 __all__ = [
     "MS_DOMAIN",
     "dequantize_float_weights",
-    "integer_extrema",
     "integer_kernels_for_float_outputs",
 ]
 
@@ -288,43 +287,6 @@ def integer_kernels_for_float_outputs(model: Any) -> int:
             orphans += [x.node, w.node]
     _replace(model, rewritten)
     _drop_dead(model, orphans)
-    return len(rewritten)
-
-
-def integer_extrema(model: Any) -> int:
-    """`DQ(q) -> ReduceMax/ReduceMin` becomes `ReduceMax/ReduceMin(q) -> DQ`; returns how many.
-
-    A per-tensor DequantizeLinear is increasing (its scale is positive), so the extremum of the
-    integers, dequantized, is the extremum of the floats, bit for bit; reading int8 instead of
-    float is a quarter of the memory traffic and saves the dequantization of the whole tensor
-    (MMNet's spatial attention takes the channel maximum of every residual block's output).
-    A channel mean has no such identity: its float sum rounds, and a different rounding flips
-    the Q after it at ties, so ReduceMean is left as it is.
-    """
-    graph = model.graph
-    init = constants(model)
-    producer = producers(model)
-    helper = require("onnx.helper", purpose="lowering INT8 Q/DQ for ONNX Runtime CPU")
-    rewritten: List[Tuple[Any, list]] = []
-    for node in graph.node:
-        if node.op_type not in ("ReduceMax", "ReduceMin"):
-            continue
-        x = _dequantized(node.input[0], producer, init)
-        if x is None or x.tensor in init or not _per_tensor(x) or not (x.scale > 0).all():
-            continue
-        stem = node.name or node.output[0]
-        reduced = f"{node.output[0]}__integer"
-        on_integers = helper.make_node(
-            node.op_type, [x.tensor, *node.input[1:]], [reduced], name=f"{stem}__integer"
-        )
-        on_integers.attribute.extend(node.attribute)
-        dequantize = helper.make_node(
-            "DequantizeLinear", [reduced, *x.node.input[1:]], [node.output[0]],
-            name=f"{stem}__dequantize",
-        )  # fmt: skip
-        rewritten.append((node, [on_integers, dequantize]))
-    _replace(model, rewritten)
-    _drop_dead(model, [producer[node.input[0]] for node, _ in rewritten])
     return len(rewritten)
 
 

@@ -28,7 +28,6 @@ from edge._lazy import require
 from edge.lint.qdq import constants, consumers
 from edge.runtime.ort_integer import (
     dequantize_float_weights,
-    integer_extrema,
     integer_kernels_for_float_outputs,
 )
 
@@ -183,6 +182,5 @@ def lower_for_cpu(model: Any) -> int:
         retype_int8_activations(model)
         + sink_dequantize_below_moves(model)
         + integer_kernels_for_float_outputs(model)
-        + integer_extrema(model)
         + dequantize_float_weights(model)
     )
