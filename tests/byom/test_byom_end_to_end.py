@@ -23,9 +23,12 @@ def tiny_bundle(tmp_path_factory):
     model = tiny_onnx(work / "tiny.onnx", opset=13)  # converted up to the target's opset 17
     spec = write_spec(work / "tiny.yaml", spec_dict())
     out = work / "bundle"
+    # a wide budget: one quantization whatever one borderline clip does (the search has its own
+    # tests in tests/quantize); agreement is asserted below
     assert build_main(["--model", str(model), "--spec", str(spec), "--precision", "int8",
                        "--out", str(out), "--quiet", "--calib-samples", "32",
-                       "--val-samples", "20", "--hard-val-samples", "20"]) == 0  # fmt: skip
+                       "--val-samples", "20", "--hard-val-samples", "20",
+                       "--max-accuracy-drop", "0.5"]) == 0  # fmt: skip
     return out
 
 

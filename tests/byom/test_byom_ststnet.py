@@ -31,10 +31,15 @@ def bundle(user_files):
     from quantize.cli.build import main as build_main
 
     out = user_files / "bundle"
+    # The path under test is the walkthrough's, not the budget search (tests/quantize has it):
+    # with 30 hard clips one flipped decision is 3.3 points, so the default 1-point budget
+    # would turn a borderline clip into a search; a wide budget keeps one quantization, and
+    # agreement is asserted below.
     assert build_main(["--model", str(user_files / "ststnet.onnx"),
                        "--spec", str(user_files / "ststnet.spec.yaml"), "--precision", "int8",
                        "--out", str(out), "--quiet", "--calib-samples", "32",
-                       "--val-samples", "30", "--hard-val-samples", "30"]) == 0  # fmt: skip
+                       "--val-samples", "30", "--hard-val-samples", "30",
+                       "--max-accuracy-drop", "0.5"]) == 0  # fmt: skip
     return out
 
 
