@@ -97,14 +97,13 @@ def _per_tensor(q: _Quantized) -> bool:
 
 
 class _Builder:
-    """Appends initializers with unique names and remembers the nodes to insert."""
+    """Makes nodes and appends initializers under names not yet taken."""
 
     def __init__(self, model: Any, init: Dict[str, np.ndarray]) -> None:
         self.helper = require("onnx.helper", purpose="lowering INT8 Q/DQ for ONNX Runtime CPU")
         self.numpy_helper = require("onnx.numpy_helper", purpose="lowering INT8 Q/DQ")
         self.graph = model.graph
         self.init = init
-        self.model = model
 
     def constant(self, base: str, value: np.ndarray) -> str:
         name, index = base, 0
