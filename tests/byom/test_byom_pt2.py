@@ -72,6 +72,14 @@ def test_a_tampered_member_is_refused_without_running_it(tmp_path):
     with pytest.raises(CheckpointError, match="evil.pt2: cannot be loaded .* without running"):
         load_exported_program(evil)
     assert not marker.exists()
+    # through the real CLI: a usage error before any work, nothing written, nothing run
+    from quantize.cli.build import main as build_main
+
+    spec = write_spec(tmp_path / "tiny.yaml", spec_dict())
+    out = tmp_path / "work" / "out"
+    assert build_main(["--model", str(evil), "--spec", str(spec), "--out", str(out),
+                       "--quiet"]) == 2  # fmt: skip
+    assert not marker.exists() and not (tmp_path / "work").exists()
 
 
 def test_archives_with_code_members_or_the_old_format_are_refused(tmp_path):
