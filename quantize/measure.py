@@ -37,9 +37,20 @@ def measure_against_fp32(
     spec: ModelSpec,
     *,
     labels: Optional[np.ndarray],
+    logits: Optional[np.ndarray] = None,
 ) -> Dict[str, Any]:
-    """Top-1 agreement, logit errors and (with labels) accuracy/UAR/UF1 deltas vs FP32."""
-    logits, executor = logits_on(path, feeds, spec)
+    """Top-1 agreement, logit errors and (with labels) accuracy/UAR/UF1 deltas vs FP32.
+
+    `logits`: the file's logits on `feeds` when the caller already ran exactly this file on
+    ONNX Runtime CPU as written (the INT8 placement search did); saves a pass.
+    """
+    if logits is None:
+        logits, executor = logits_on(path, feeds, spec)
+    else:
+        if len(logits) != len(feeds):
+            raise ValueError(f"{len(feeds)} feeds but {len(logits)} precomputed logits")
+        logits = np.asarray(logits, np.float64)
+        executor = OrtRunner(path, lower_qdq=False).executor
     result = compare_to_reference(fp32_logits, logits, class_names=spec.class_names, labels=labels)
     result["executor"] = executor
     return result

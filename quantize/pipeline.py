@@ -44,6 +44,7 @@ from quantize.model_file import onnx_from_file
 from quantize.polygraphy_io import write_polygraphy_references
 from quantize.progress import Progress
 from quantize.reduce import reduce_precision
+from quantize.sensitivity import DEFAULT_NOISE_DRAWS
 from quantize.simplify import simplify_onnx
 
 __all__ = ["PRECISIONS", "BuildConfig", "BuildResult", "build_bundle", "reference_feeds"]
@@ -96,6 +97,9 @@ class BuildConfig:
     int8_ranges: str = DEFAULT_RANGES
     #: the placement search refuses a ranking costing more quantizations than this
     max_search_quantizations: int = 16
+    #: seeded draws of 0.5 gray levels of noise FP32's own agreement (the floor INT8 must
+    #: reach on every tier) is averaged over; 0: the budget alone judges
+    noise_floor_draws: int = DEFAULT_NOISE_DRAWS
 
     def __post_init__(self) -> None:
         self.validate()
@@ -150,6 +154,11 @@ class BuildConfig:
             raise UsageError(
                 f"--max-search-quantizations {self.max_search_quantizations!r}: expected a "
                 "count >= 1"
+            )
+        if not isinstance(self.noise_floor_draws, int) or self.noise_floor_draws < 0:
+            raise UsageError(
+                f"--noise-floor-draws {self.noise_floor_draws!r}: expected a count >= 0 "
+                "(0: no noise floor)"
             )
         if not math.isfinite(self.parity_tolerance) or self.parity_tolerance <= 0:
             raise UsageError(
@@ -445,6 +454,7 @@ def _build_in_staging(config, loaded, spec, trt, progress, source=None) -> Build
                     fp32_logits=fp32_logits, calibration=calibration, lint=lint_for_target,
                     report=progress.live,
                     extra_tiers={n: t.data for n, t in tiers.items() if n != "standard"},
+                    extra_logits={n: t.fp32_logits for n, t in tiers.items() if n != "standard"},
                 )  # fmt: skip
                 measured = reduced["measured_vs_fp32"]
                 if measured:

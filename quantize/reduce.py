@@ -21,15 +21,15 @@ __all__ = ["reduce_precision"]
 log = logging.getLogger(__name__)
 
 #: Input noise (gray levels of 255) under which FP32's own decision stability sets the floor the
-#: INT8 placement search judges each validation tier against.
+#: INT8 placement search judges each validation tier against (issue 19).
 NOISE_FLOOR_GRAY_LEVELS = 0.5
 
 
-def _measure(path: Path, spec, validation, fp32_logits) -> Optional[Dict[str, Any]]:
+def _measure(path: Path, spec, validation, fp32_logits, logits=None) -> Optional[Dict[str, Any]]:
     if validation is None:
         return None
     return measure_against_fp32(
-        path, fp32_logits, validation.feeds(spec), spec, labels=validation.labels
+        path, fp32_logits, validation.feeds(spec), spec, labels=validation.labels, logits=logits
     )
 
 
@@ -53,10 +53,15 @@ def reduce_precision(
     lint,
     report=None,
     extra_tiers=None,
+    extra_logits=None,
 ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """Build `config.precision` (fp16/int8); return its `models` entry and `quantization` section."""
+    """Build `config.precision` (fp16/int8); return its `models` entry and `quantization` section.
+
+    `extra_tiers`: more validation tiers by name (`hard`), `extra_logits` their FP32 logits.
+    """
     precision = config.precision
     out = staging / REDUCED_FILES[precision]
+    written_logits = None
     if precision == "fp16":
         from quantize.fp16 import fp16_from_onnx
 
@@ -65,11 +70,15 @@ def reduce_precision(
     else:
         if calibration is None:
             raise CalibrationError("INT8 needs calibration data: --calib-samples must be > 0")
-        section = _int8(
-            config, spec, trt, fp32_path, out, validation, calibration, report, extra_tiers or {}
-        )
+        references = dict(extra_logits or {})
+        if fp32_logits is not None:
+            references["standard"] = fp32_logits
+        section, written_logits = _int8(
+            config, spec, trt, fp32_path, out, validation, calibration, report,
+            extra_tiers or {}, references,
+        )  # fmt: skip
     findings = lint(out, trt.name)
-    measured = _measure(out, spec, validation, fp32_logits)
+    measured = _measure(out, spec, validation, fp32_logits, written_logits)
     if (
         precision == "int8"
         and config.max_accuracy_drop is not None
@@ -109,8 +118,14 @@ def _usable_hints(model: Any, hints: Tuple[str, ...]) -> Tuple[str, ...]:
     return tuple(usable)
 
 
-def _int8(config, spec, trt, fp32_path, out, validation, calibration, report, extra_tiers):
-    """All-INT8 first; keep out of INT8 only what the accuracy budget proves it must."""
+def _int8(
+    config, spec, trt, fp32_path, out, validation, calibration, report, extra_tiers, references
+):
+    """All-INT8 first; keep out of INT8 only what the fidelity rule proves it must.
+
+    Returns the `quantization` section and the standard tier's logits of the file as written
+    when the search already measured exactly that file (None when it changed afterwards).
+    """
     from quantize.int8 import Int8Result, calibration_feeds, quantize_model
     from quantize.macs import mac_shares
     from quantize.sensitivity import candidate_groups, make_evaluator, meet_budget
@@ -151,13 +166,21 @@ def _int8(config, spec, trt, fp32_path, out, validation, calibration, report, ex
             },
             settings={"ranges": config.int8_ranges, "opset": trt.opset},
             report=report,
-            noise=lambda feeds: noisy_feeds(
-                spec,
-                feeds,
-                frames_of.get(id(feeds[0])) if feeds else None,
-                NOISE_FLOOR_GRAY_LEVELS,
-                seed=config.seed,
+            noise=(
+                (
+                    lambda feeds, draw: noisy_feeds(
+                        spec,
+                        feeds,
+                        frames_of.get(id(feeds[0])) if feeds else None,
+                        NOISE_FLOOR_GRAY_LEVELS,
+                        seed=config.seed + draw,
+                    )
+                )
+                if config.noise_floor_draws
+                else None
             ),
+            noise_draws=config.noise_floor_draws,
+            reference=references,
         )
         budget = meet_budget(
             config.max_accuracy_drop,
@@ -169,6 +192,9 @@ def _int8(config, spec, trt, fp32_path, out, validation, calibration, report, ex
         )
         quantized, details = evaluate.quantized(forced + budget.excluded)
     onnx.save(quantized, str(out))
+    written = None
+    if budget is not None and trt.precision_flags:  # the file is the model the search ran
+        written = evaluate.logits.get(forced + budget.excluded, {}).get("standard")
     result = Int8Result.from_details(out, config.quantizer, details, quantized, len(feeds))
     regions = None
     if not trt.precision_flags:  # strongly typed TensorRT: FP16 must be in the ONNX
@@ -192,4 +218,11 @@ def _int8(config, spec, trt, fp32_path, out, validation, calibration, report, ex
             "clamped_initializers": len(regions.clamped),
         }
     section["budget"] = budget.to_dict() if budget is not None else None
-    return section
+    if budget is not None:
+        section["budget"]["seconds"] = {k: round(v, 2) for k, v in evaluate.seconds.items()}
+    if section["budget"] is not None and section["budget"]["noise_floor"] is not None:
+        section["budget"]["noise_floor"].update(
+            gray_levels=NOISE_FLOOR_GRAY_LEVELS,
+            seeds=[config.seed + d for d in range(section["budget"]["noise_floor"]["draws"])],
+        )
+    return section, written

@@ -27,6 +27,7 @@ from quantize.pipeline import BuildConfig  # noqa: E402
         (["--calib-ranges", "entropy"], "not offered by nncf"),
         (["--parity-tolerance", "0"], "--parity-tolerance"),
         (["--max-search-quantizations", "0"], "--max-search-quantizations 0"),
+        (["--noise-floor-draws", "-1"], "--noise-floor-draws -1"),
     ],
 )
 def test_usage_errors_exit_2_within_seconds_and_write_nothing(tmp_path, capsys, argv, message):

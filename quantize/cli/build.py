@@ -25,6 +25,7 @@ from quantize.pipeline import (
     build_bundle,
 )
 from quantize.progress import Progress
+from quantize.sensitivity import DEFAULT_NOISE_DRAWS
 from quantize.simplify import SIMPLIFIERS
 
 __all__ = ["main", "build_parser"]
@@ -98,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=16,
         help="when all-INT8 and the precision hints both miss the budget, refuse a per-group "
         "ranking that would take more quantizations than this (default %(default)s)",
+    )
+    parser.add_argument(
+        "--noise-floor-draws",
+        type=int,
+        default=DEFAULT_NOISE_DRAWS,
+        help="INT8 must also agree with FP32 on every validation tier at least as often as "
+        "FP32 agrees with itself under 0.5 gray levels of input noise, averaged over this many "
+        "seeded draws (default %(default)s); 0: judge by --max-accuracy-drop alone",
     )
     parser.add_argument(
         "--calib-ranges",
@@ -225,6 +234,24 @@ def _int8_lines(section) -> List[str]:
             budget["evaluations"],
         )
     )  # fmt: skip
+    floors = budget.get("noise_floor") or {}
+    tiers = budget["final"].get("tiers", {})
+    if floors:
+        words = []
+        for name, tier in tiers.items():
+            floor = floors.get("tiers", {}).get(name)
+            words.append(
+                "{} agreement {:.1%} >= FP32 noise floor {:.1%}".format(
+                    name, tier["agreement"], floor["mean"]
+                )
+                if floor
+                else "{} agreement {:.1%}".format(name, tier["agreement"])
+            )
+        lines.append(
+            "  fidelity    {} (floor: FP32 under {} gray levels of noise, mean of {} draws)".format(
+                "; ".join(words), floors.get("gray_levels"), floors.get("draws")
+            )
+        )
     return lines
 
 
@@ -349,6 +376,7 @@ def _config(args: argparse.Namespace, out: Path) -> BuildConfig:
         max_accuracy_drop=args.max_accuracy_drop,
         int8_ranges=args.calib_ranges,
         max_search_quantizations=args.max_search_quantizations,
+        noise_floor_draws=args.noise_floor_draws,
     )
 
 

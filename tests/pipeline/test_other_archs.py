@@ -23,8 +23,10 @@ def _build(tmp_path_factory, arch: str, *extra: str):
     out = tmp_path_factory.mktemp(arch) / "bundle"
     args = ["--arch", arch, "--precision", "int8", "--out", str(out), "--quiet"]
     # the path under test is the architecture's, not the budget search (tests/quantize has it):
-    # a wide budget keeps the build to one quantization; agreement is asserted below
-    args += ["--calib-samples", "48", "--val-samples", "30", "--max-accuracy-drop", "0.5", *extra]
+    # a wide budget and no noise floor keep the build to one quantization; agreement is
+    # asserted below
+    args += ["--calib-samples", "48", "--val-samples", "30", "--max-accuracy-drop", "0.5",
+             "--noise-floor-draws", "0", *extra]  # fmt: skip
     assert build_main(args) == 0
     return out
 

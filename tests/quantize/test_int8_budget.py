@@ -167,23 +167,86 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         make_evaluator(model, _feeds(4, 0), [], quantizer="ort")
 
 
-def test_a_loss_within_fp32s_noise_floor_counts_as_no_drop():
-    """With a noise floor, INT8 is judged against how often FP32 flips under input noise."""
+def _noise(requested):
+    """Seeded input noise per draw that flips some FP32 decisions; logs the draws asked for."""
+
+    def noisy(feeds, draw):
+        requested.append(draw)
+        rng = np.random.default_rng(100 + draw)
+        return [{"x": (f["x"] + rng.normal(scale=0.01, size=f["x"].shape)).astype(np.float32)}
+                for f in feeds]  # fmt: skip
+
+    return noisy
+
+
+def _labelled_evaluator(requested, **kwargs):
+    """The outlier model judged with labels FP32 gets all right, and a seeded noise floor."""
+    from quantize.sensitivity import _run
+
+    model, validation = _outlier_model(), _feeds(64, 1)
+    labels = _run(model, validation).argmax(1)
+    return make_evaluator(model, _feeds(32, 0), validation, quantizer="ort", labels=labels,
+                          class_names="abcd", noise=_noise(requested), **kwargs)  # fmt: skip
+
+
+def test_the_noise_floor_is_the_mean_of_several_recorded_draws():
+    requested = []
+    evaluate = _labelled_evaluator(requested, noise_draws=4)
+    measured = evaluate(())
+    draws = evaluate.floor_draws["standard"]
+    assert requested == [0, 1, 2, 3]  # one pass per seeded draw
+    assert len(draws) == 4 and len(set(draws)) > 1  # a single draw would be a lottery
+    assert evaluate.noise_floor["standard"] == pytest.approx(np.mean(draws))
+    tier = measured.tiers["standard"]
+    assert tier["noise_floor"] == pytest.approx(np.mean(draws))
+    assert tier["floor_shortfall"] == pytest.approx(np.mean(draws) - tier["agreement"])
+    record = evaluate.floor_record()
+    assert record["draws"] == 4 and record["tiers"]["standard"]["draws"] == draws
+    evaluate(("/g2/Gemm",))
+    assert requested == [0, 1, 2, 3]  # measured once per tier
+
+
+def test_a_tier_that_keeps_every_decision_needs_no_floor():
+    requested = []
+    evaluate = _labelled_evaluator(requested)
+    measured = evaluate(("/g1/Gemm",))
+    assert measured.agreement == 1.0 and measured.meets(0.0)
+    assert requested == [] and evaluate.floor_record()["not_measured"] == ["standard"]
+
+
+def test_below_the_noise_floor_the_sensitive_layer_stays_out_even_within_the_uar_budget():
+    """Issue 19's rule: agreement >= FP32's noise floor on every tier, whatever the budget."""
+    requested = []
+    evaluate = _labelled_evaluator(requested)
+    baseline = evaluate(())
+    # the budget alone would ship all-INT8 (as it did before the floor was enforced) ...
+    assert baseline.drop <= 1.0 and not baseline.meets(1.0)
+    assert baseline.shortfall > 0.5
+
+    result = meet_budget(1.0, ["/g1/Gemm", "/g2/Gemm"], evaluate)
+
+    # ... the floor keeps the planted layer out of INT8, and only it
+    assert result.excluded == ("/g1/Gemm",)
+    assert result.final.agreement >= evaluate.noise_floor["standard"]
+    entry = result.to_dict()
+    kept = entry["kept_out_of_int8"][0]
+    assert kept["group"] == "/g1/Gemm" and kept["shortfall_cost"] > 0.5
+    assert kept["floor_shortfall_after"] == 0.0
+    assert entry["noise_floor"]["tiers"]["standard"]["draws"] == evaluate.floor_draws["standard"]
+    assert entry["rule"].startswith("every tier: agreement >= FP32's noise floor")
+
+
+def test_without_a_noise_model_the_budget_alone_judges():
     model = _outlier_model()
-    # identity "noise": FP32 keeps all its decisions, so every INT8 flip counts
-    strict = make_evaluator(model, _feeds(32, 0), _feeds(64, 1), quantizer="ort",
-                            noise=lambda feeds: feeds)  # fmt: skip
-    assert strict.noise_floor == {"standard": 1.0}
-    measured = strict(())
-    assert measured.drop > 0.3 and measured.tiers["standard"]["raw_drop"] == measured.drop
-    # a model whose own decisions are that fragile: the same loss proves nothing
-    lenient = make_evaluator(model, _feeds(32, 0), _feeds(64, 1), quantizer="ort",
-                             noise=lambda feeds: feeds)  # fmt: skip
-    lenient.noise_floor["standard"] = measured.agreement
-    judged = lenient(())
-    assert judged.drop == 0.0
-    assert judged.tiers["standard"]["raw_drop"] == pytest.approx(measured.drop)
-    assert judged.tiers["standard"]["noise_floor"] == measured.agreement
+    evaluate = make_evaluator(model, _feeds(32, 0), _feeds(64, 1), quantizer="ort")
+    assert evaluate.floor("standard") is None and evaluate.floor_record() is None
+    assert meet_budget(1.0, ["/g1/Gemm", "/g2/Gemm"], evaluate).excluded == ()
+
+
+def test_given_reference_logits_must_match_the_tier():
+    with pytest.raises(EdgeBuildError, match="64 clips but 3 FP32 reference logits"):
+        make_evaluator(_outlier_model(), _feeds(8, 0), _feeds(64, 1), quantizer="ort",
+                       reference={"standard": np.zeros((3, 4), np.float32)})  # fmt: skip
 
 
 def test_a_ranking_over_the_quantization_limit_fails_fast(evaluate):
