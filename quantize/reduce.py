@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from calib.prepare import default_cache_dir
 from edge._lazy import require
 from edge.bundle import REDUCED_FILES
 from edge.errors import CalibrationError, EdgeBuildError
@@ -181,6 +182,8 @@ def _int8(
             ),
             noise_draws=config.noise_floor_draws,
             reference=references,
+            cache_dir=config.cache_dir if config.cache_dir is not None else default_cache_dir(),
+            noise_id=f"gaussian {NOISE_FLOOR_GRAY_LEVELS} gray levels, seed {config.seed} + draw",
         )
         budget = meet_budget(
             config.max_accuracy_drop,

@@ -18,9 +18,13 @@ draws: one draw on 100 clips moves by a clip or two between seeds, as much as IN
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -206,7 +210,10 @@ class Evaluator:
     Quantized models are cached by their exclusion, so the build writes the model the search
     measured instead of quantizing it once more. A tier's noise floor costs `noise_draws` FP32
     passes, so it is measured once, and only when an INT8 model first changes a decision on
-    that tier: a model that agrees on every clip is at or above any floor.
+    that tier: a model that agrees on every clip is at or above any floor. With `cache_dir`
+    and a `noise_id` naming the noise, each draw's agreement is also kept on disk under the
+    digest of the FP32 model, the tier's feeds, the noise and the ONNX Runtime version, so a
+    rebuild of the same model on the same data does not pay for it again.
     """
 
     def __init__(
@@ -222,6 +229,8 @@ class Evaluator:
         noise: Optional[Noise] = None,
         noise_draws: int = DEFAULT_NOISE_DRAWS,
         reference: Optional[Mapping[str, np.ndarray]] = None,
+        cache_dir: Optional[Path] = None,
+        noise_id: Optional[str] = None,
     ) -> None:
         if not tiers or not any(feeds for feeds, _ in tiers.values()):
             raise EdgeBuildError("the accuracy budget needs validation samples; got none")
@@ -255,6 +264,11 @@ class Evaluator:
         }
         self._noise = noise
         self.noise_draws = noise_draws
+        self._cache_dir = Path(cache_dir) if cache_dir is not None and noise_id else None
+        self._noise_id = noise_id
+        #: tier -> draws read from the cache instead of measured
+        self.floor_cached: Dict[str, int] = {}
+        self._digests: Dict[str, str] = {}
         #: tier -> FP32's agreement with itself under each noise draw (measured when needed)
         self.floor_draws: Dict[str, List[float]] = {}
         self._models: Dict[Tuple[str, ...], Tuple[Any, Dict[str, Any]]] = {}
@@ -275,18 +289,46 @@ class Evaluator:
             return None
         if tier not in self.floor_draws:
             start = time.perf_counter()
-            feeds, _ = self._tiers[tier]
-            self.floor_draws[tier] = [
-                float(
-                    top1_agreement(self._reference[tier], _run(self._fp32, self._noise(feeds, d)))
-                )
-                for d in range(self.noise_draws)
-            ]
+            self.floor_draws[tier] = [self._floor_draw(tier, d) for d in range(self.noise_draws)]
             self._add_time("noise_floor", start)
         return self.noise_floor[tier]
 
+    def _floor_draw(self, tier: str, draw: int) -> float:
+        """FP32's agreement with itself under noise draw `draw`, from the cache when there."""
+        feeds, _ = self._tiers[tier]
+        path = None
+        if self._cache_dir is not None:
+            path = self._cache_dir / f"noise-floor-{self._floor_key(tier, draw)}.json"
+            try:
+                value = float(json.loads(path.read_text())["agreement"])
+                self.floor_cached[tier] = self.floor_cached.get(tier, 0) + 1
+                return value
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # absent or damaged: measured again
+        value = float(
+            top1_agreement(self._reference[tier], _run(self._fp32, self._noise(feeds, draw)))
+        )
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text(json.dumps({"agreement": value, "tier": tier, "draw": draw}))
+            os.replace(partial, path)
+        return value
+
     def _add_time(self, what: str, start: float) -> None:
         self.seconds[what] = self.seconds.get(what, 0.0) + time.perf_counter() - start
+
+    def _floor_key(self, tier: str, draw: int) -> str:
+        ort = require("onnxruntime", purpose="measuring quantization loss")
+        if tier not in self._digests:
+            digest = hashlib.sha256(self._fp32.SerializeToString())
+            for feed in self._tiers[tier][0]:
+                for name in sorted(feed):
+                    digest.update(name.encode())
+                    digest.update(np.ascontiguousarray(feed[name]).tobytes())
+            self._digests[tier] = digest.hexdigest()
+        words = f"{self._digests[tier]}|{self._noise_id}|draw {draw}|onnxruntime {ort.__version__}"
+        return hashlib.sha256(words.encode()).hexdigest()[:20]
 
     def floor_record(self) -> Optional[Dict[str, Any]]:
         """The floors for the manifest: mean and per-draw agreement of every measured tier."""
@@ -294,6 +336,7 @@ class Evaluator:
             return None
         return {
             "draws": self.noise_draws,
+            "read_from_cache": dict(self.floor_cached),
             "tiers": {
                 name: {"mean": round(float(np.mean(d)), 6), "draws": [round(v, 6) for v in d]}
                 for name, d in self.floor_draws.items()
@@ -385,6 +428,8 @@ def make_evaluator(
     noise: Optional[Noise] = None,
     noise_draws: int = DEFAULT_NOISE_DRAWS,
     reference: Optional[Mapping[str, np.ndarray]] = None,
+    cache_dir: Optional[Path] = None,
+    noise_id: Optional[str] = None,
 ) -> Evaluator:
     """An `Evaluator` over the standard `validation` tier and any `extra_tiers` (e.g. hard).
 
@@ -394,13 +439,14 @@ def make_evaluator(
     each tier also gets FP32's noise floor, the mean over `noise_draws` draws of FP32's
     agreement with itself, and a tier whose INT8 agreement is below it fails the rule however
     small its drop. `reference`: FP32 logits per tier the caller already has (saves a pass).
+    `cache_dir` + `noise_id`: keep each floor draw on disk (see `Evaluator`).
     """
     tiers: Dict[str, Tier] = {"standard": (list(validation), labels)}
     tiers.update(extra_tiers or {})
     return Evaluator(
         fp32_model, calibration, tiers, quantizer=quantizer, class_names=class_names,
         settings=settings, report=report, noise=noise, noise_draws=noise_draws,
-        reference=reference,
+        reference=reference, cache_dir=cache_dir, noise_id=noise_id,
     )  # fmt: skip
 
 

@@ -206,6 +206,21 @@ def test_the_noise_floor_is_the_mean_of_several_recorded_draws():
     assert requested == [0, 1, 2, 3]  # measured once per tier
 
 
+def test_floor_draws_are_cached_by_model_data_and_noise(tmp_path):
+    first, again, other = [], [], []
+    measured = _labelled_evaluator(first, cache_dir=tmp_path, noise_id="test noise")
+    measured(())
+    cached = _labelled_evaluator(again, cache_dir=tmp_path, noise_id="test noise")
+    cached(())
+    assert again == [] and cached.floor_cached == {"standard": 4}
+    assert cached.floor_draws == measured.floor_draws
+    assert cached.floor_record()["read_from_cache"] == {"standard": 4}
+    # another noise is another floor
+    renamed = _labelled_evaluator(other, cache_dir=tmp_path, noise_id="other noise")
+    renamed(())
+    assert other == [0, 1, 2, 3] and renamed.floor_cached == {}
+
+
 def test_a_tier_that_keeps_every_decision_needs_no_floor():
     requested = []
     evaluate = _labelled_evaluator(requested)
