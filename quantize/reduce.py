@@ -129,7 +129,12 @@ def _int8(
     """
     from quantize.int8 import Int8Result, calibration_feeds, quantize_model
     from quantize.macs import mac_shares
-    from quantize.sensitivity import candidate_groups, make_evaluator, meet_budget
+    from quantize.sensitivity import (
+        candidate_groups,
+        groups_reading_int8,
+        make_evaluator,
+        meet_budget,
+    )
 
     onnx = require("onnx", purpose="INT8 quantization")
     fp32_model = onnx.load(str(fp32_path))
@@ -185,9 +190,11 @@ def _int8(
             cache_dir=config.cache_dir if config.cache_dir is not None else default_cache_dir(),
             noise_id=f"gaussian {NOISE_FLOOR_GRAY_LEVELS} gray levels, seed {config.seed} + draw",
         )
+        # the all-INT8 model (cached: meet_budget measures it first) tells which groups hold INT8
+        all_int8, _ = evaluate.quantized(forced)
         budget = meet_budget(
             config.max_accuracy_drop,
-            list(candidate_groups(fp32_model)),
+            groups_reading_int8(candidate_groups(fp32_model), all_int8),
             evaluate,
             start=forced,
             seed=_usable_hints(fp32_model, tuple(spec.precision_hints)),

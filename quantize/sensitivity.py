@@ -39,6 +39,7 @@ __all__ = [
     "GroupCost",
     "BudgetResult",
     "candidate_groups",
+    "groups_reading_int8",
     "make_evaluator",
     "rank_groups",
     "meet_budget",
@@ -182,6 +183,21 @@ def candidate_groups(model: Any) -> Dict[str, Tuple[str, ...]]:
         scope = node_scope(node, inits)
         groups.setdefault(_group_of(scope), []).append(node.name)
     return {k: tuple(v) for k, v in sorted(groups.items())}
+
+
+def groups_reading_int8(groups: Mapping[str, Sequence[str]], quantized: Any) -> List[str]:
+    """The groups with a node that reads INT8 (an input from a DequantizeLinear) in the
+    all-INT8 `quantized` model: keeping any other group out of INT8 changes nothing, so
+    ranking it would only cost a quantization."""
+    dq_outputs = {
+        o for n in quantized.graph.node if n.op_type == "DequantizeLinear" for o in n.output
+    }
+    reading = {
+        n.name for n in quantized.graph.node
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+        and any(i in dq_outputs for i in n.input)
+    }  # fmt: skip
+    return [group for group, nodes in groups.items() if reading.intersection(nodes)]
 
 
 def _run(model: Any, feeds: Feeds) -> np.ndarray:

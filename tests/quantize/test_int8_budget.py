@@ -20,7 +20,12 @@ helper = onnx.helper
 from edge.errors import CalibrationError, EdgeBuildError  # noqa: E402
 from edge.lint import check_qdq, errors  # noqa: E402
 from quantize.int8 import quantize_int8, quantize_model, resolve_nodes  # noqa: E402
-from quantize.sensitivity import candidate_groups, make_evaluator, meet_budget  # noqa: E402
+from quantize.sensitivity import (  # noqa: E402
+    candidate_groups,
+    groups_reading_int8,
+    make_evaluator,
+    meet_budget,
+)
 
 
 def _outlier_model() -> onnx.ModelProto:
@@ -268,3 +273,10 @@ def test_a_ranking_over_the_quantization_limit_fails_fast(evaluate):
     with pytest.raises(EdgeBuildError, match="ranking its 2 module groups would take"):
         meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], evaluate, max_quantizations=2)
     assert meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], evaluate, max_quantizations=8).excluded
+
+
+def test_only_groups_holding_int8_are_ranked():
+    model = _outlier_model()
+    groups = candidate_groups(model)
+    quantized, _ = quantize_model(model, _feeds(16, 0), quantizer="ort", exclude=("/g2/Gemm",))
+    assert groups_reading_int8(groups, quantized) == ["/g1/Gemm"]
