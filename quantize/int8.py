@@ -56,13 +56,6 @@ QUANTIZERS = ("nncf", "ort")
 #: rank-1 tensor) and Softmax/Sigmoid outputs, which TensorRT keeps in higher precision anyway.
 ORT_OP_TYPES = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "MaxPool")
 
-#: Ops NNCF's CPU configuration also quantizes that are neither weighted nor fused by TensorRT
-#: into a weighted layer: attention gating, reductions, the frame difference of a two-frame
-#: input. TensorRT's Q/DQ placement recommendations (and ModelOpt's default) put Q/DQ on the
-#: inputs of weighted ops and on residual Adds; INT8 here saves no MACs and costs fidelity
-#: (docs/quantization.md, "Measured"), so `--quantizer nncf` leaves them in float.
-NNCF_FLOAT_TYPES = ("Mul", "Sub", "Div", "ReduceMean", "ReduceSum", "ReduceMax", "Concat")
-
 #: How activation ranges are calibrated, per quantizer. `minmax` is the default: measured by
 #: `benchmarks.bench_quant` against the others (docs/quantization.md), as ModelOpt found too.
 RANGES = {
@@ -248,18 +241,12 @@ def _nncf_range_estimator(ranges: str) -> Any:
 
 
 def _nncf_quantize(
-    model: Any, feeds: Feeds, exclude: Sequence[str], ranges: str, float_types: Sequence[str]
+    model: Any, feeds: Feeds, exclude: Sequence[str], ranges: str
 ) -> Tuple[Any, str, Dict]:
     nncf = require("nncf", purpose="INT8 quantization with --quantizer nncf")
     logging.getLogger("nncf").setLevel(logging.WARNING)
     advanced = require("nncf.quantization.advanced_parameters", purpose="INT8 quantization")
-    present = {n.op_type for n in model.graph.node}
-    types = [t for t in float_types if t in present]
-    ignored = (
-        nncf.IgnoredScope(names=list(exclude), types=types, validate=False)
-        if exclude or types
-        else None
-    )
+    ignored = nncf.IgnoredScope(names=list(exclude)) if exclude else None
     # NNCF's default overflow fix halves the first layer's weights to 7 bits for x86 CPUs
     # without VNNI; TensorRT and VNNI CPUs need no such fix, and it costs fidelity.
     with _nncf_progress_to_stderr():
@@ -280,7 +267,6 @@ def _nncf_quantize(
         "fast_bias_correction": True,
         "overflow_fix": "disable",
         "activation_ranges": ranges,
-        "float_op_types": list(float_types),
     }
     return quantized, nncf.__version__, settings
 
@@ -296,9 +282,8 @@ class _Reader:
 
 
 def _ort_quantize(
-    model: Any, feeds: Feeds, exclude: Sequence[str], ranges: str, float_types: Sequence[str]
+    model: Any, feeds: Feeds, exclude: Sequence[str], ranges: str
 ) -> Tuple[Any, str, Dict]:
-    del float_types  # ORT quantizes only ORT_OP_TYPES
     ort = require("onnxruntime", purpose="INT8 quantization with --quantizer ort")
     q = require("onnxruntime.quantization", purpose="INT8 quantization with --quantizer ort")
     onnx = _onnx()
@@ -358,13 +343,11 @@ def quantize_model(
     exclude: Sequence[str] = (),
     opset: Optional[int] = None,
     ranges: str = DEFAULT_RANGES,
-    float_types: Sequence[str] = NNCF_FLOAT_TYPES,
 ) -> Tuple[Any, Dict[str, Any]]:
     """Quantize and legalise an in-memory FP32 ModelProto; returns (model, details).
 
     The building block of `quantize_int8` and of the sensitivity search, which calls it
-    repeatedly with different exclusions on the same feeds. `float_types`: op types NNCF
-    leaves in float (`NNCF_FLOAT_TYPES`; () quantizes whatever NNCF would).
+    repeatedly with different exclusions on the same feeds.
     """
     if quantizer not in QUANTIZERS:
         raise EdgeBuildError(
@@ -384,7 +367,7 @@ def quantize_model(
     names = resolve_nodes(fp32_model, exclude) if exclude else ()
     start = time.perf_counter()
     run = _nncf_quantize if quantizer == "nncf" else _ort_quantize
-    quantized, version, settings = run(fp32_model, feeds, names, ranges, tuple(float_types))
+    quantized, version, settings = run(fp32_model, feeds, names, ranges)
     if _opset(quantized) != source_opset:
         raise EdgeBuildError(
             f"{quantizer} changed the opset from {source_opset} to {_opset(quantized)}; "
