@@ -28,7 +28,7 @@ def tiny_bundle(tmp_path_factory):
     assert build_main(["--model", str(model), "--spec", str(spec), "--precision", "int8",
                        "--out", str(out), "--quiet", "--calib-samples", "32",
                        "--val-samples", "20", "--hard-val-samples", "20",
-                       "--max-accuracy-drop", "0.5"]) == 0  # fmt: skip
+                       "--max-accuracy-drop", "0.5", "--noise-floor-draws", "0"]) == 0  # fmt: skip
     return out
 
 
@@ -130,7 +130,7 @@ def test_a_flow_input_model_builds_int8_and_classifies_a_pair(tmp_path, capsys):
     assert build_main(["--model", str(model), "--spec", str(spec), "--precision", "int8",
                        "--out", str(out), "--quiet", "--calib-samples", "16",
                        "--val-samples", "10", "--hard-val-samples", "0",
-                       "--max-accuracy-drop", "0.5"]) == 0  # fmt: skip
+                       "--max-accuracy-drop", "0.5", "--noise-floor-draws", "0"]) == 0  # fmt: skip
     capsys.readouterr()
     bundle = Bundle.load(out)
     prep = bundle.spec.preprocessing
@@ -172,6 +172,6 @@ def test_fp16_and_dataset_calibration_work_from_the_spec(tmp_path):
     assert build_main(["--model", str(flow), "--spec", str(flow_spec), "--precision", "int8",
                        "--out", str(out), "--quiet", "--calib-data", f"generic:{clips}",
                        "--calib-samples", "6", "--val-samples", "10", "--hard-val-samples", "0",
-                       "--max-accuracy-drop", "1"]) == 0  # fmt: skip
+                       "--max-accuracy-drop", "1", "--noise-floor-draws", "0"]) == 0  # fmt: skip
     calibration = Bundle.load(out).manifest["quantization"]["calibration"]
     assert calibration["samples"] == 6 and calibration["source"].startswith("generic:")
