@@ -93,8 +93,8 @@ class BuildConfig:
     #: nodes the user keeps out of INT8 whatever the measurement says (the ModelSpec's
     #: precision hints only seed the placement search)
     int8_exclude: Optional[Tuple[str, ...]] = None
-    #: how activation ranges are calibrated (quantize.int8.RANGES)
-    int8_ranges: str = DEFAULT_RANGES
+    #: how activation ranges are calibrated (quantize.int8.RANGES); None: the quantizer's default
+    int8_ranges: Optional[str] = None
     #: the placement search refuses a ranking costing more quantizations than this
     max_search_quantizations: int = 16
     #: seeded draws of 0.5 gray levels of noise FP32's own agreement (the floor INT8 must
@@ -130,6 +130,8 @@ class BuildConfig:
             raise UsageError(
                 f"--quantizer {self.quantizer!r}: choose one of {', '.join(QUANTIZERS)}"
             )
+        if self.int8_ranges is None:  # the quantizer's measured default
+            self.int8_ranges = DEFAULT_RANGES[self.quantizer]
         if self.int8_ranges not in RANGES[self.quantizer]:
             raise UsageError(
                 f"--calib-ranges {self.int8_ranges!r} is not offered by {self.quantizer}; "

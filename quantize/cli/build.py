@@ -110,10 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--calib-ranges",
-        default=DEFAULT_RANGES,
+        default=None,
         help="how activation ranges are calibrated: nncf offers {}; ort offers {} "
-        "(default %(default)s, chosen by benchmarks.bench_quant)".format(
-            ", ".join(RANGES["nncf"]), ", ".join(RANGES["ort"])
+        "(default: nncf {}, ort {}, chosen by benchmarks.bench_quant)".format(
+            ", ".join(RANGES["nncf"]),
+            ", ".join(RANGES["ort"]),
+            DEFAULT_RANGES["nncf"],
+            DEFAULT_RANGES["ort"],
         ),
     )
     parser.add_argument(
