@@ -123,7 +123,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--hard-val-samples", type=int, default=100, help="clips of the hard validation tier"
+        "--hard-val-samples", type=int, default=300, help="clips of the hard validation tier"
     )
     parser.add_argument(
         "--noise-draws",

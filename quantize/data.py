@@ -201,7 +201,7 @@ def validation_tiers(
     spec: ModelSpec,
     *,
     standard: int = 40,
-    hard: int = 100,
+    hard: int = 300,
     seed: int = 0,
     cache_dir: Optional[Path] = None,
 ) -> Dict[str, ValidationSet]:

@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--hard-val-samples",
         type=int,
-        default=100,
+        default=300,
         help="clips of the hard validation tier (0.3-1.5 px, head motion, light change, JPEG; "
         "docs/quantization.md); 0: none",
     )
