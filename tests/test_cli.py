@@ -49,7 +49,7 @@ def test_demo_bundle_manifest(demo_bundle, capsys):
     assert 0.0 <= m["validation"]["fp32_metrics"]["uar"] <= 1.0
     hard = m["validation_hard"]
     assert hard["file"] == "validation_hard.npz" and hard["tier"] == "hard"
-    assert hard["samples"] == 100 and "hard tier" in hard["source"]
+    assert hard["samples"] == 300 and "hard tier" in hard["source"]
     if m["model"]["trained"]:  # the trained demo saturates the standard tier, not the hard one
         assert m["validation"]["fp32_metrics"]["uar"] == 1.0
         assert 0.2 < hard["fp32_metrics"]["uar"] < 0.95
@@ -246,7 +246,7 @@ def test_edge_bench_checks_reference_and_times(demo_bundle, tmp_path, capsys):
     assert data["parity"]["passed"] and data["parity"]["samples"] == 4
     assert data["latency"]["iterations"] == 3 and data["latency"]["p50_ms"] > 0
     # both validation tiers, and FP32's own stability under 0.5 gray levels of noise on each
-    assert data["data"]["samples"] == 40 and data["data"]["tiers"]["hard"]["samples"] == 100
+    assert data["data"]["samples"] == 40 and data["data"]["tiers"]["hard"]["samples"] == 300
     hard = data["precisions"][0]["accuracy_tiers"]["hard"]
     assert hard["top1_agreement"] == 1.0 and hard["delta"]["uar"] == 0.0
     manifest = Bundle.load(demo_bundle).manifest
@@ -257,7 +257,7 @@ def test_edge_bench_checks_reference_and_times(demo_bundle, tmp_path, capsys):
     assert stability["gray_levels"] == 0.5 and set(stability["tiers"]) == {"standard", "hard"}
     assert all(0.5 < kept <= 1.0 for kept in stability["tiers"].values())
     out = capsys.readouterr().out
-    assert "CPUExecutionProvider" in out and "hard tier (100 clips)" in out
+    assert "CPUExecutionProvider" in out and "hard tier (300 clips)" in out
     assert "decisions kept under 0.5 gray levels of input noise" in out
 
 
