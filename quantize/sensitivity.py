@@ -571,7 +571,8 @@ def meet_budget(
     needed = _calls(evaluate) + len(remaining)
     if max_quantizations is not None and needed > max_quantizations:
         raise EdgeBuildError(
-            f"INT8 accuracy budget {max_accuracy_drop:.2%} not met by all-INT8 "
+            f"INT8 fidelity rule (drop within {max_accuracy_drop:.2%}, agreement at or above "
+            "FP32's noise floor) not met by all-INT8 "
             f"({_judged(baseline)})"
             + (" or by the precision hints" if seeded else "")
             + f"; ranking its {len(remaining)} module groups would take about {needed} "
