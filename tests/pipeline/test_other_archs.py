@@ -38,7 +38,9 @@ def afnet_bundle(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def famnet_bundle(tmp_path_factory):
-    return _build(tmp_path_factory, "famnet")
+    # FAMNet keeps NNCF's minmax ranges here: with the default mean_minmax its INT8 agreed on
+    # 0.867 of 30 standard clips (docs/quantization.md); this test is about the path
+    return _build(tmp_path_factory, "famnet", "--calib-ranges", "minmax")
 
 
 @pytest.mark.parametrize("which", ["afnet_bundle", "famnet_bundle"])
