@@ -576,8 +576,13 @@ def meet_budget(
             f"({_judged(baseline)})"
             + (" or by the precision hints" if seeded else "")
             + f"; ranking its {len(remaining)} module groups would take about {needed} "
-            f"quantizations (limit {max_quantizations}). Raise --max-accuracy-drop, raise "
-            "--max-search-quantizations, or build fp16"
+            f"quantizations (limit {max_quantizations}). "
+            + (
+                "Agreement is under FP32's noise floor: judge by the budget alone with "
+                "--noise-floor-draws 0, raise --max-search-quantizations, or build fp16"
+                if baseline.drop <= max_accuracy_drop + EPS
+                else "Raise --max-accuracy-drop, raise --max-search-quantizations, or build fp16"
+            )
         )
     result.ranking = rank_groups(remaining, evaluate, baseline=baseline, always=forced)
     best = baseline

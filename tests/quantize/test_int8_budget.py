@@ -280,3 +280,20 @@ def test_only_groups_holding_int8_are_ranked():
     groups = candidate_groups(model)
     quantized, _ = quantize_model(model, _feeds(16, 0), quantizer="ort", exclude=("/g2/Gemm",))
     assert groups_reading_int8(groups, quantized) == ["/g1/Gemm"]
+
+
+def test_a_refused_ranking_names_the_way_out_that_fits_the_failure():
+    from quantize.sensitivity import Measurement
+
+    def below_floor(kept):  # within the budget, under FP32's noise floor
+        return Measurement(drop=0.0, agreement=0.96, mean_abs_error=0.1, shortfall=0.02)
+
+    def over_budget(kept):
+        return Measurement(drop=0.05, agreement=0.9, mean_abs_error=0.1)
+
+    with pytest.raises(EdgeBuildError, match="--noise-floor-draws 0") as floor:
+        meet_budget(0.01, ["/a/", "/b/", "/c/"], below_floor, max_quantizations=2)
+    assert "Raise --max-accuracy-drop" not in str(floor.value)
+    with pytest.raises(EdgeBuildError, match="Raise --max-accuracy-drop") as budget:
+        meet_budget(0.01, ["/a/", "/b/", "/c/"], over_budget, max_quantizations=2)
+    assert "--noise-floor-draws" not in str(budget.value)
