@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+
+from benchmarks import bench_preproc
 
 __all__ = ["time_ms", "measure", "main"]
 
@@ -37,19 +37,9 @@ INPUT_SIZE = (28, 28)
 
 
 def time_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> Dict[str, float]:
-    """p50 and p90 wall time of `fn` in ms (perf_counter_ns), after `warmup` calls."""
-    for _ in range(warmup):
-        fn()
-    samples: List[float] = []
-    for _ in range(repeats):
-        start = time.perf_counter_ns()
-        fn()
-        samples.append((time.perf_counter_ns() - start) / 1e6)
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(samples), 4),
-        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 4),
-    }
+    """p50 and p90 wall time of `fn` in ms, by `bench_preproc`'s timer."""
+    timed = bench_preproc.time_ms(fn, repeats, warmup)
+    return {"p50_ms": timed["median_ms"], "p90_ms": timed["p90_ms"]}
 
 
 def _available(method: str) -> Optional[str]:
