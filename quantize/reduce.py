@@ -153,13 +153,7 @@ def _int8(
         tier_sets = {"standard": validation, **extra_tiers}
         tier_feeds = {name: tier.feeds(spec) for name, tier in tier_sets.items()}
         # Pixel noise for the noise floor; flow models get it on the tier's frames, before the
-        # flow (edge.noise): a tier is recognised by its first feed, which the evaluator passes
-        # back as the same object (it may copy the list, not the feeds).
-        frames_of = {
-            id(tier_feeds[name][0]): tier.frames
-            for name, tier in tier_sets.items()
-            if tier_feeds[name]
-        }
+        # flow (edge.noise).
         evaluate = make_evaluator(
             fp32_model,
             feeds,
@@ -174,10 +168,10 @@ def _int8(
             report=report,
             noise=(
                 (
-                    lambda feeds, draw: noisy_feeds(
+                    lambda tier, feeds, draw: noisy_feeds(
                         spec,
                         feeds,
-                        frames_of.get(id(feeds[0])) if feeds else None,
+                        tier_sets[tier].frames,
                         NOISE_FLOOR_GRAY_LEVELS,
                         seed=config.seed + draw,
                     )

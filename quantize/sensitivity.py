@@ -213,8 +213,9 @@ def _run(model: Any, feeds: Feeds) -> np.ndarray:
 
 #: One validation tier: batch-1 feeds and their labels (None: judged by agreement alone).
 Tier = Tuple[Feeds, Optional[np.ndarray]]
-#: (feeds, draw) -> the feeds with that draw's input noise (e.g. 0.5 gray levels, seed + draw).
-Noise = Callable[[Feeds, int], Feeds]
+#: (tier name, its feeds, draw) -> the feeds with that draw's input noise (e.g. 0.5 gray levels,
+#: seed + draw); the name lets noise that goes on a tier's frames (flow models) find them.
+Noise = Callable[[str, Feeds, int], Feeds]
 #: Noise draws the floor is averaged over, by default: on the demo MMNet's 100-clip hard tier
 #: single draws ranged over several clips (docs/quantization.md), their mean is stable.
 DEFAULT_NOISE_DRAWS = 4
@@ -322,7 +323,7 @@ class Evaluator:
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # absent or damaged: measured again
         value = float(
-            top1_agreement(self._reference[tier], _run(self._fp32, self._noise(feeds, draw)))
+            top1_agreement(self._reference[tier], _run(self._fp32, self._noise(tier, feeds, draw)))
         )
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

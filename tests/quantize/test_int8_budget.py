@@ -175,7 +175,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
 def _noise(requested):
     """Seeded input noise per draw that flips some FP32 decisions; logs the draws asked for."""
 
-    def noisy(feeds, draw):
+    def noisy(tier, feeds, draw):
         requested.append(draw)
         rng = np.random.default_rng(100 + draw)
         return [{"x": (f["x"] + rng.normal(scale=0.01, size=f["x"].shape)).astype(np.float32)}
