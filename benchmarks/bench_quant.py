@@ -5,8 +5,8 @@
 For the built-in demo of `--arch` it runs the default `edge-build --precision int8` (all-INT8
 start, the accuracy budget's placement search) and times it; builds the same for the other
 TensorRT targets to lint them; reports the share of MACs in INT8/FP16/FP32; measures FP32 and
-INT8 on every validation tier of the bundle (agreement, UAR and its drop; the files as written,
-the arithmetic TensorRT does) next to FP32's own decision stability under 0.5 gray levels of
+INT8 on every validation tier of the bundle (agreement, UAR and its drop; each file as OrtRunner
+runs it, INT8 Q/DQ lowered to integer kernels, as the build judges it) next to FP32's own decision stability under 0.5 gray levels of
 input noise, averaged over the build's seeded draws, the floor INT8 fidelity is judged against;
 times FP32 and INT8 through `OrtRunner`, interleaved so shared-machine load hits both alike; and
 compares the calibration methods NNCF and ORT offer, all-INT8. A host script: it imports
@@ -203,8 +203,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         models[variant] = path
 
     logits: Dict[str, Dict[str, np.ndarray]] = {}
-    for name, path in models.items():  # fidelity: each file as written, as the build judges it
-        with OrtRunner(str(path), threads=args.threads, lower_qdq=False) as runner:
+    for (
+        name,
+        path,
+    ) in models.items():  # fidelity: each file as OrtRunner runs it, as the build judges it
+        with OrtRunner(str(path), threads=args.threads) as runner:
             logits[name] = {t: _logits(runner, feeds, output) for t, (feeds, _) in tiers.items()}
             if name == "fp32":
                 noisy = {
@@ -347,7 +350,7 @@ def _print(args, main_target, builds, tiers, rows, floor_draws, fp32_metrics, n_
             line += f"{tier['agreement']:>15.3f}{tier.get('uar_drop', float('nan')):>+9.3f}"
         print(line + (f"{row['quantize_s']:>9.1f}" if "quantize_s" in row else f"{'':>9}"))
     print(f"speed: {executor} (speed on a Jetson comes from TensorRT, not from this); "
-          "agreement: each file as written")  # fmt: skip
+          "agreement: each file as OrtRunner runs it (INT8 Q/DQ lowered for the CPU)")  # fmt: skip
     default = rows["default int8"]["tiers"]
     verdicts = []
     if "standard" in default:

@@ -21,11 +21,12 @@ __all__ = ["logits_on", "measure_against_fp32"]
 def logits_on(path: Path, feeds: List[Mapping[str, np.ndarray]], spec: ModelSpec):
     """Logits of the ONNX model at `path` for every feed, and the executor's name.
 
-    The file runs exactly as written (no CPU lowering of its Q/DQ): fidelity is judged on the
-    arithmetic TensorRT will do, the same the INT8 placement search measured.
+    The file runs as `OrtRunner` runs it on the CPU (INT8 Q/DQ lowered to integer kernels), the
+    arithmetic the INT8 placement search judged and `edge-bench` reports; the executor's name
+    says so.
     """
     name = spec.outputs[0].name
-    with OrtRunner(path, lower_qdq=False) as runner:
+    with OrtRunner(path) as runner:
         logits = np.concatenate([runner.infer(f)[name] for f in feeds])
         return logits.astype(np.float64), runner.executor
 
@@ -41,8 +42,8 @@ def measure_against_fp32(
 ) -> Dict[str, Any]:
     """Top-1 agreement, logit errors and (with labels) accuracy/UAR/UF1 deltas vs FP32.
 
-    `logits`: the file's logits on `feeds` when the caller already ran exactly this file on
-    ONNX Runtime CPU as written (the INT8 placement search did); saves a pass.
+    `logits`: the file's logits on `feeds` when the caller already ran exactly this file as
+    `logits_on` runs it (the INT8 placement search did); saves a pass.
     """
     if logits is None:
         logits, executor = logits_on(path, feeds, spec)
@@ -50,7 +51,8 @@ def measure_against_fp32(
         if len(logits) != len(feeds):
             raise ValueError(f"{len(feeds)} feeds but {len(logits)} precomputed logits")
         logits = np.asarray(logits, np.float64)
-        executor = OrtRunner(path, lower_qdq=False).executor
+        with OrtRunner(path) as runner:
+            executor = runner.executor
     result = compare_to_reference(fp32_logits, logits, class_names=spec.class_names, labels=labels)
     result["executor"] = executor
     return result
