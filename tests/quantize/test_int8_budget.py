@@ -21,6 +21,7 @@ from edge.errors import CalibrationError, EdgeBuildError  # noqa: E402
 from edge.lint import check_qdq, errors  # noqa: E402
 from quantize.int8 import quantize_int8, quantize_model, resolve_nodes  # noqa: E402
 from quantize.sensitivity import (  # noqa: E402
+    DEFAULT_NOISE_DRAWS,
     candidate_groups,
     groups_reading_int8,
     make_evaluator,
@@ -217,13 +218,13 @@ def test_floor_draws_are_cached_by_model_data_and_noise(tmp_path):
     measured(())
     cached = _labelled_evaluator(again, cache_dir=tmp_path, noise_id="test noise")
     cached(())
-    assert again == [] and cached.floor_cached == {"standard": 4}
+    assert again == [] and cached.floor_cached == {"standard": DEFAULT_NOISE_DRAWS}
     assert cached.floor_draws == measured.floor_draws
-    assert cached.floor_record()["read_from_cache"] == {"standard": 4}
+    assert cached.floor_record()["read_from_cache"] == {"standard": DEFAULT_NOISE_DRAWS}
     # another noise is another floor
     renamed = _labelled_evaluator(other, cache_dir=tmp_path, noise_id="other noise")
     renamed(())
-    assert other == [0, 1, 2, 3] and renamed.floor_cached == {}
+    assert other == list(range(DEFAULT_NOISE_DRAWS)) and renamed.floor_cached == {}
 
 
 def test_a_tier_that_keeps_every_decision_needs_no_floor():
