@@ -353,6 +353,8 @@ def test_int8_bundle_is_tensorrt_legal_and_measured(tmp_path):
     assert q["macs"]["int8_share"] >= 0.9 and q["macs"]["fp16_by"] == "builder flag"
     assert q["calibration"]["samples"] == 16
     assert entry["measured_vs_fp32"]["top1_agreement"] >= 0.95
+    # judged as OrtRunner (and so edge-bench) runs it: the Q/DQ lowered for the CPU
+    assert "int8 Q/DQ lowered for CPU fusion" in entry["measured_vs_fp32"]["executor"]
 
 
 @pytest.mark.parametrize(
