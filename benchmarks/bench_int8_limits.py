@@ -1,7 +1,7 @@
 """Host benchmark: how far INT8 placement alone can take a model under issue 19's fidelity rule.
 
     .venv/bin/python -m benchmarks.bench_int8_limits [--arch afnet_m|famnet|mmnet] [--bundle DIR]
-        [--calib-samples 256] [--hard-val-samples 300] [--rank-clips 100] [--json FILE]
+        [--calib-samples 256] [--hard-val-samples 300] [--rank-clips 60] [--json FILE]
 
 The rule: with >= 85% of the MACs in INT8, every validation tier's INT8 agreement with FP32 must
 reach FP32's own agreement with itself under 0.5 gray levels of input noise (the noise floor, the
@@ -45,7 +45,12 @@ from quantize.bypass import bypass_int8
 from quantize.data import ValidationSet
 from quantize.int8 import calibration_feeds, quantize_model
 from quantize.macs import mac_shares, node_macs
-from quantize.sensitivity import DEFAULT_NOISE_DRAWS, candidate_groups, groups_reading_int8
+from quantize.sensitivity import (
+    DEFAULT_NOISE_DRAWS,
+    candidate_groups,
+    executed_copy,
+    groups_reading_int8,
+)
 
 __all__ = ["gray_equivalent", "main"]
 
@@ -81,12 +86,18 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         "--noise-draws",
         type=int,
         default=DEFAULT_NOISE_DRAWS,
-        help="seeded draws per noise level (seed + draw, as the build draws the floor)",
+        help="seeded draws of the floor's 0.5 gray levels (seed + draw, as the build draws them)",
+    )
+    parser.add_argument(
+        "--level-draws",
+        type=int,
+        default=2,
+        help="seeded draws at 1 and 2 gray levels (they only scale INT8's error, not the rule)",
     )
     parser.add_argument(
         "--rank-clips",
         type=int,
-        default=100,
+        default=60,
         help="rank the groups on this many lowest-margin hard clips (0: the whole tier)",
     )
     parser.add_argument("--top", type=int, default=5, help="best groups measured on every tier")
@@ -98,7 +109,8 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
-    for name in ("calib_samples", "hard_val_samples", "noise_draws", "top", "threads"):
+    for name in ("calib_samples", "hard_val_samples", "noise_draws", "level_draws", "top",
+                 "threads"):  # fmt: skip
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     try:
@@ -154,18 +166,6 @@ def _tiers(bundle: Bundle) -> Dict[str, Tier]:
             data = ValidationSet.load(bundle.root / file, tier=name)
             tiers[name] = Tier(data.feeds(bundle.spec), data.labels, data.frames)
     return tiers
-
-
-def _executed(model: Any) -> Any:
-    """The copy ONNX Runtime CPU runs under `OrtRunner`: Q/DQ lowered to integer kernels."""
-    import onnx
-
-    from edge.runtime.ort_lowering import lower_for_cpu
-
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    lower_for_cpu(copy)
-    return copy
 
 
 def _logits(model: Any, feeds: Feeds, threads: int) -> np.ndarray:
@@ -247,7 +247,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             draws = [
                 _compare(reference[t], run(fp32, noisy_feeds(spec, tier.feeds, tier.frames, level,
                                                               seed=args.seed + d)), None, names)
-                for d in range(args.noise_draws)
+                for d in range(args.noise_draws if level == NOISE_LEVELS[0] else args.level_draws)
             ]  # fmt: skip
             noise[t][str(level)] = {
                 "agreement": float(np.mean([d["agreement"] for d in draws])),
@@ -258,7 +258,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     seconds["fp32_and_noise"] = time.perf_counter() - start
 
     def measure(quantized: Any, clips: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, Any]:
-        executed = _executed(quantized)
+        executed = executed_copy(quantized)
         out = {}
         for t, tier in tiers.items():
             if clips is not None and t not in clips:
@@ -402,7 +402,8 @@ def _print(result: Dict[str, Any], args: argparse.Namespace) -> None:
 
     for level in NOISE_LEVELS:
         rows = {t: result["noise"][t][str(level)] for t in tiers}
-        print(line(f"FP32 + {level} gray noise ({args.noise_draws} draws)", None, rows))
+        draws = len(next(iter(rows.values()))["agreement_draws"])
+        print(line(f"FP32 + {level} gray noise ({draws} draws)", None, rows))
     a = result["all_int8"]
     print(line("all-INT8", a["int8_share"], a["tiers"]))
     for row in result["ranking"]["rows"][: args.top]:
