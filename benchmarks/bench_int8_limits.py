@@ -33,7 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -215,111 +215,146 @@ def _lowest_margin(reference: np.ndarray, n: int) -> np.ndarray:
     return np.sort(np.argsort(top2[:, 1] - top2[:, 0], kind="stable")[:n])
 
 
+class _Judge:
+    """Runs models on the bundle's tiers and compares them with FP32's logits there."""
+
+    def __init__(self, fp32: Any, tiers: Dict[str, Tier], spec: Any, threads: int) -> None:
+        self.fp32, self.tiers, self.spec, self.threads = fp32, tiers, spec, threads
+        self.reference = {t: self.run(fp32, tier.feeds) for t, tier in tiers.items()}
+
+    def run(self, model: Any, feeds: Feeds) -> np.ndarray:
+        return _logits(model, feeds, self.threads)
+
+    def noise(self, level: float, draws: int, seed: int) -> Dict[str, Dict[str, Any]]:
+        """Per tier: FP32's mean agreement and logit MSE with itself under `level` gray levels
+        of input noise, over `draws` draws seeded `seed + draw` (the build's floor seeds)."""
+        out = {}
+        for t, tier in self.tiers.items():
+            rows = [
+                _compare(self.reference[t], self.run(self.fp32, noisy_feeds(
+                    self.spec, tier.feeds, tier.frames, level, seed=seed + d)), None, ())
+                for d in range(draws)
+            ]  # fmt: skip
+            out[t] = {
+                "agreement": float(np.mean([r["agreement"] for r in rows])),
+                "mse": float(np.mean([r["mse"] for r in rows])),
+                "agreement_draws": [r["agreement"] for r in rows],
+            }
+        return out
+
+    def measure(self, quantized: Any, clips: Optional[Dict[str, np.ndarray]] = None):
+        """Per tier (or only the `clips` of the tiers named there): agreement, logit MSE and,
+        on whole labelled tiers, UAR drop of `quantized` as `OrtRunner` executes it."""
+        executed = executed_copy(quantized)
+        out = {}
+        for t, tier in self.tiers.items():
+            if clips is not None and t not in clips:
+                continue
+            index = clips[t] if clips is not None else np.arange(len(tier.feeds))
+            labels = tier.labels if clips is None else None
+            logits = self.run(executed, [tier.feeds[i] for i in index])
+            out[t] = _compare(self.reference[t][index], logits, labels, self.spec.class_names)
+        return out
+
+
+def _bypass_ranking(judge: _Judge, int8: Any, clips: Dict[str, np.ndarray]) -> List[Dict[str, Any]]:
+    """Every group holding INT8, taken alone out of the all-INT8 model (`quantize.bypass`) and
+    measured on `clips`; lowest logit MSE first."""
+    fp32 = judge.fp32
+    macs = {n.node: n.macs for n in node_macs(fp32)}
+    total = sum(macs.values()) or 1
+    groups = candidate_groups(fp32)
+    (tier,) = clips
+    ranking = []
+    for group in groups_reading_int8(groups, int8):
+        measured = judge.measure(bypass_int8(int8, fp32, groups[group]), clips)[tier]
+        share = sum(macs.get(n, 0) for n in groups[group]) / total
+        ranking.append({"group": group, "nodes": groups[group], "mac_share": share, **measured})
+    return sorted(ranking, key=lambda r: (r["mse"], -r["agreement"], r["group"]))
+
+
+def _within_rule(ranking: List[Dict[str, Any]], base_mse: float) -> Tuple[List[str], float]:
+    """The ranked groups whose bypass lowered the MSE, best first, while together they hold at
+    most the 15% of MACs the rule lets stay out of INT8 (counted on FP32)."""
+    chosen, share = [], 0.0
+    for row in ranking:
+        if row["mse"] >= base_mse:
+            break
+        if share + row["mac_share"] <= 1.0 - MIN_INT8_SHARE + 1e-9:
+            chosen.append(row["group"])
+            share += row["mac_share"]
+    return chosen, share
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parse(argv)
     import onnx
 
     seconds: Dict[str, float] = {}
-    clock = time.perf_counter()
+    clock = start = time.perf_counter()
+
+    def lap(what: str) -> None:
+        nonlocal start
+        seconds[what] = time.perf_counter() - start
+        start = time.perf_counter()
+
     if args.bundle is None:
         root = Path(tempfile.mkdtemp(prefix="bench-int8-limits-")) / "fp32"
-        seconds["fp32_build"] = _build_fp32(args, root)
+        _build_fp32(args, root)
+        lap("fp32_build")
     else:
         root = args.bundle
     bundle = Bundle.load(root)
-    spec = bundle.spec
     tiers = _tiers(bundle)
     if not tiers:
         raise SystemExit(f"bench_int8_limits: {root} carries no validation tier")
     fp32 = onnx.load(str(bundle.onnx_path("fp32")))
     calibration = calibration_feeds(
-        prepare_synthetic(spec, args.calib_samples, seed=args.seed, cache_dir=default_cache_dir()),
+        prepare_synthetic(
+            bundle.spec, args.calib_samples, seed=args.seed, cache_dir=default_cache_dir()
+        ),
         args.seed,
     )
-    names = spec.class_names
-    run = lambda model, feeds: _logits(model, feeds, args.threads)  # noqa: E731
-
-    start = time.perf_counter()
-    reference = {t: run(fp32, tier.feeds) for t, tier in tiers.items()}
-    noise: Dict[str, Dict[str, Dict[str, Any]]] = {t: {} for t in tiers}
-    for t, tier in tiers.items():
-        for level in NOISE_LEVELS:
-            draws = [
-                _compare(reference[t], run(fp32, noisy_feeds(spec, tier.feeds, tier.frames, level,
-                                                              seed=args.seed + d)), None, names)
-                for d in range(args.noise_draws if level == NOISE_LEVELS[0] else args.level_draws)
-            ]  # fmt: skip
-            noise[t][str(level)] = {
-                "agreement": float(np.mean([d["agreement"] for d in draws])),
-                "mse": float(np.mean([d["mse"] for d in draws])),
-                "agreement_draws": [d["agreement"] for d in draws],
-            }
+    judge = _Judge(fp32, tiers, bundle.spec, args.threads)
+    noise = {
+        str(level): judge.noise(
+            level, args.noise_draws if level == NOISE_LEVELS[0] else args.level_draws, args.seed
+        )
+        for level in NOISE_LEVELS
+    }
+    noise = {t: {level: noise[level][t] for level in noise} for t in tiers}  # tier first
     floor = {t: noise[t][str(NOISE_LEVELS[0])]["agreement"] for t in tiers}
-    seconds["fp32_and_noise"] = time.perf_counter() - start
+    lap("fp32_and_noise")
 
-    def measure(quantized: Any, clips: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, Any]:
-        executed = executed_copy(quantized)
-        out = {}
-        for t, tier in tiers.items():
-            if clips is not None and t not in clips:
-                continue
-            index = clips[t] if clips is not None else np.arange(len(tier.feeds))
-            labels = None if clips is not None or tier.labels is None else tier.labels
-            logits = run(executed, [tier.feeds[i] for i in index])
-            out[t] = _compare(reference[t][index], logits, labels, names)
-        return out
-
-    start = time.perf_counter()
     int8, _ = quantize_model(fp32, calibration)
-    seconds["quantize_all_int8"] = time.perf_counter() - start
-    start = time.perf_counter()
-    all_int8 = measure(int8)
-    seconds["measure_all_int8"] = time.perf_counter() - start
+    lap("quantize_all_int8")
+    all_int8 = judge.measure(int8)
+    lap("measure_all_int8")
 
-    # single-group bypass ranking, on the lowest-margin clips of the hard tier
-    macs = {n.node: n.macs for n in node_macs(fp32)}
-    total_macs = sum(macs.values()) or 1
-    groups = candidate_groups(fp32)
-    reading = groups_reading_int8(groups, int8)
     rank_tier = "hard" if "hard" in tiers else next(iter(tiers))
-    clips = {rank_tier: _lowest_margin(reference[rank_tier], args.rank_clips)}
-    start = time.perf_counter()
-    base_rank = measure(int8, clips)[rank_tier]
-    ranking = []
-    for group in reading:
-        measured = measure(bypass_int8(int8, fp32, groups[group]), clips)[rank_tier]
-        share = sum(macs.get(n, 0) for n in groups[group]) / total_macs
-        ranking.append({"group": group, "mac_share": share, **measured})
-    ranking.sort(key=lambda r: (r["mse"], -r["agreement"], r["group"]))
-    seconds["bypass_ranking"] = time.perf_counter() - start
-    start = time.perf_counter()
+    clips = {rank_tier: _lowest_margin(judge.reference[rank_tier], args.rank_clips)}
+    base_rank = judge.measure(int8, clips)[rank_tier]
+    ranking = _bypass_ranking(judge, int8, clips)
+    lap("bypass_ranking")
     for row in ranking[: args.top]:
-        row["tiers"] = measure(bypass_int8(int8, fp32, groups[row["group"]]))
-    seconds["measure_top"] = time.perf_counter() - start
+        row["tiers"] = judge.measure(bypass_int8(int8, fp32, row["nodes"]))
+    lap("measure_top")
 
-    # the best placement the rule allows, by this ranking: improving groups up to 15% of MACs
-    chosen, share = [], 0.0
-    for row in ranking:
-        if row["mse"] >= base_rank["mse"]:
-            break
-        if share + row["mac_share"] <= 1.0 - MIN_INT8_SHARE + 1e-9:
-            chosen.append(row["group"])
-            share += row["mac_share"]
+    chosen, share = _within_rule(ranking, base_rank["mse"])
     placements = []
-    start = time.perf_counter()
     for count in [n for n in args.keep_counts if n < len(chosen)] + [len(chosen)]:
         kept = chosen[:count]
         placed, _ = quantize_model(fp32, calibration, exclude=kept) if kept else (int8, None)
         placements.append(
             {"excluded": kept, "int8_share": mac_shares(placed).share("int8"),
-             "tiers": measure(placed)}
+             "tiers": judge.measure(placed)}
         )  # fmt: skip
-    seconds["placements"] = time.perf_counter() - start
+    lap("placements")
     seconds["total"] = time.perf_counter() - clock
 
     levels = [float(v) for v in NOISE_LEVELS]
     result = {
-        "arch": spec.arch,
+        "arch": bundle.spec.arch,
         "bundle": str(root),
         "calibration_samples": len(calibration),
         "tiers": {t: len(tier.feeds) for t, tier in tiers.items()},
@@ -334,14 +369,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     all_int8[t]["mse"], levels, [noise[t][str(v)]["mse"] for v in NOISE_LEVELS]
                 )
                 for t in tiers
-            },  # fmt: skip
+            },
         },
         "ranking": {
             "tier": rank_tier,
             "clips": int(len(clips[rank_tier])),
-            "groups": len(reading),
+            "groups": len(ranking),
             "all_int8": base_rank,
-            "rows": ranking,
+            "rows": [{k: v for k, v in row.items() if k != "nodes"} for row in ranking],
         },
         "chosen": {"groups": chosen, "mac_share": share},
         "placements": placements,
