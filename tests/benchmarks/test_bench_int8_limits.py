@@ -12,7 +12,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from benchmarks.bench_int8_limits import gray_equivalent, main  # noqa: E402
+from benchmarks.bench_int8_limits import _within_rule, gray_equivalent, main  # noqa: E402
 from quantize.bypass import bypass_int8  # noqa: E402
 
 SHAPE = [1, 2, 6, 6]
@@ -134,6 +134,18 @@ def test_gray_equivalent_interpolates_log_log():
     assert gray_equivalent(1e-4, levels, mses) == pytest.approx(1.0)
     assert gray_equivalent(16e-4, levels, mses) == pytest.approx(4.0)  # extrapolated
     assert gray_equivalent(1e-4, levels, (1e-4, 1e-4, 2e-4)) is None
+
+
+def test_placement_keeps_out_only_improving_groups_within_the_int8_headroom():
+    ranking = [
+        {"group": "a", "mse": 0.01, "mac_share": 0.04},
+        {"group": "b", "mse": 0.02, "mac_share": 0.05},  # would pass the 6% headroom
+        {"group": "c", "mse": 0.03, "mac_share": 0.0},
+        {"group": "d", "mse": 0.05, "mac_share": 0.0},  # no better than all-INT8: never kept
+    ]
+    chosen, share = _within_rule(ranking, base_mse=0.05, headroom=0.06)
+    assert chosen == ["a", "c"] and share == pytest.approx(0.04)
+    assert _within_rule(ranking, base_mse=0.05, headroom=-0.01) == ([], 0.0)
 
 
 def _manifest(root, arch="mmnet"):
