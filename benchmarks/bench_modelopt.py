@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.bench_modelopt --bundle DIR \\
         (--modelopt-python /tmp/modelopt-venv/bin/python | --modelopt-onnx FILE[,FILE])
 
-`--bundle` is an `edge-build --precision int8` bundle (built by default when omitted): its FP32
-model is what ModelOpt quantizes, with the same calibration feeds our build used, and its
+`--bundle` is an `edge-build --precision int8` bundle, built with the same `--calib-samples` and
+`--seed`: its FP32 model is what ModelOpt quantizes, with the same calibration feeds our build used, and its
 validation tiers, FP32 reference logits and noise floor are what every INT8 file is judged on.
 ModelOpt pulls CUDA-era dependencies and onnxruntime-gpu, so it lives in its own venv and runs
 in a subprocess of that interpreter; this process never imports it. Each INT8 file is measured
@@ -60,14 +60,6 @@ def _usable_modelopt(python: Path) -> Optional[str]:
     return None
 
 
-def _build_bundle(out: Path, calib_samples: int, seed: int) -> None:
-    from quantize.cli.build import main as build_main
-
-    argv = ["--precision", "int8", "--calib-samples", str(calib_samples), "--seed", str(seed)]
-    if build_main([*argv, "--out", str(out), "--quiet"]) != 0:
-        raise SystemExit("bench_modelopt: the default edge-build --precision int8 failed")
-
-
 def _modelopt(args, bundle: Bundle, work: Path) -> Dict[str, Path]:
     """ModelOpt INT8 of the bundle's FP32 model per calibration method, via its interpreter."""
     calibration = prepare_synthetic(
@@ -113,7 +105,9 @@ def _measure(path: Path, bundle: Bundle, tiers, threads: int) -> Dict[str, Any]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, help="an edge-build --precision int8 bundle")
+    parser.add_argument(
+        "--bundle", type=Path, required=True, help="an edge-build --precision int8 bundle"
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--modelopt-python", type=Path, help="interpreter with nvidia-modelopt")
     source.add_argument("--modelopt-onnx", help="already-quantized ModelOpt files, FILE[,FILE]")
@@ -138,22 +132,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(f"--modelopt-python {problem}")
     else:
         parser.error("needs --modelopt-python PY (ModelOpt's venv) or --modelopt-onnx FILE[,FILE]")
-    if args.bundle is not None and not (args.bundle / "manifest.json").is_file():
+    if not (args.bundle / "manifest.json").is_file():
         parser.error(f"--bundle {args.bundle}: no manifest.json there (not an edge-build bundle)")
-    if args.bundle is not None and not (args.bundle / REDUCED_FILES["int8"]).is_file():
+    if not (args.bundle / REDUCED_FILES["int8"]).is_file():
         parser.error(
             f"--bundle {args.bundle}: no {REDUCED_FILES['int8']} (build with --precision int8)"
         )
 
-    work = Path(tempfile.mkdtemp(prefix="bench-modelopt-"))
-    if args.bundle is None:
-        args.bundle = work / "bundle"
-        _build_bundle(args.bundle, args.calib_samples, args.seed)
     bundle = Bundle.load(args.bundle)
     models = {"our default int8": bundle.onnx_path("int8")}
-    models.update({f"modelopt {p.stem}": p for p in given})
+    models.update({p.stem: p for p in given})
     if args.modelopt_python:
-        models.update(_modelopt(args, bundle, work))
+        models.update(_modelopt(args, bundle, Path(tempfile.mkdtemp(prefix="bench-modelopt-"))))
     tiers = {}
     for tier, file in VALIDATION_FILES.items():
         if (bundle.root / file).is_file():

@@ -15,10 +15,11 @@ from benchmarks.bench_modelopt import main  # noqa: E402
 @pytest.mark.parametrize(
     "argv, message",
     [
-        ([], "needs --modelopt-python PY"),
-        (["--modelopt-onnx", "no-such.onnx"], "no such file: no-such.onnx"),
-        (["--modelopt-python", "no-such-python"], "no-such-python: no such interpreter"),
-        (["--modelopt-python", sys.executable], "cannot import modelopt.onnx.quantization"),
+        (["--modelopt-onnx", __file__], "the following arguments are required: --bundle"),
+        (["--bundle", "."], "needs --modelopt-python PY"),
+        (["--bundle", ".", "--modelopt-onnx", "no-such.onnx"], "no such file: no-such.onnx"),
+        (["--bundle", ".", "--modelopt-python", "no-such-python"], "no such interpreter"),
+        (["--bundle", ".", "--modelopt-python", sys.executable], "cannot import modelopt"),
         (["--modelopt-onnx", __file__, "--bundle", "no-such-dir"], "no manifest.json there"),
     ],
 )
