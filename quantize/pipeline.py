@@ -39,7 +39,7 @@ from edge.runtime.torch_runner import TorchRunner
 from edge.spec import ModelSpec
 from edge.targets import DEFAULT_TARGET, TARGETS, target
 from quantize.data import ValidationSet, calibration_set, validation_tiers
-from quantize.int8 import DEFAULT_RANGES, QUANTIZERS, RANGES
+from quantize.int8 import DEFAULT_RANGES, PLACEMENTS, QUANTIZERS, RANGES
 from quantize.model_file import onnx_from_file
 from quantize.polygraphy_io import write_polygraphy_references
 from quantize.progress import Progress
@@ -96,6 +96,8 @@ class BuildConfig:
     int8_exclude: Optional[Tuple[str, ...]] = None
     #: how activation ranges are calibrated (quantize.int8.RANGES); None: the quantizer's default
     int8_ranges: Optional[str] = None
+    #: where Q/DQ goes (quantize.int8.PLACEMENTS): all the quantizer picks, or weighted ops only
+    int8_placement: str = "all"
     #: the placement search refuses a ranking costing more quantizations than this
     max_search_quantizations: int = 16
     #: seeded draws of 0.5 gray levels of noise FP32's own agreement (the floor INT8 must
@@ -137,6 +139,10 @@ class BuildConfig:
             raise UsageError(
                 f"--calib-ranges {self.int8_ranges!r} is not offered by {self.quantizer}; "
                 f"choose one of {', '.join(RANGES[self.quantizer])}"
+            )
+        if self.int8_placement not in PLACEMENTS:
+            raise UsageError(
+                f"--int8-placement {self.int8_placement!r}: choose one of {', '.join(PLACEMENTS)}"
             )
         drop = self.max_accuracy_drop
         if not isinstance(drop, (int, float)) or not math.isfinite(drop) or not 0 <= drop <= 1:

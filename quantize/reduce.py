@@ -147,7 +147,7 @@ def _int8(
         )
         quantized, details = quantize_model(
             fp32_model, feeds, quantizer=config.quantizer, exclude=forced, opset=trt.opset,
-            ranges=config.int8_ranges,
+            ranges=config.int8_ranges, placement=config.int8_placement,
         )  # fmt: skip
     else:
         tier_sets = {"standard": validation, **extra_tiers}
@@ -164,7 +164,11 @@ def _int8(
             extra_tiers={
                 name: (tier_feeds[name], tier.labels) for name, tier in extra_tiers.items()
             },
-            settings={"ranges": config.int8_ranges, "opset": trt.opset},
+            settings={
+                "ranges": config.int8_ranges,
+                "opset": trt.opset,
+                "placement": config.int8_placement,
+            },
             report=report,
             noise=(
                 (

@@ -25,6 +25,7 @@ from quantize.pipeline import BuildConfig  # noqa: E402
         (["--val-samples", "-1"], "--val-samples -1"),
         (["--calib-ranges", "bogus"], "--calib-ranges 'bogus'"),
         (["--calib-ranges", "entropy"], "not offered by nncf"),
+        (["--int8-placement", "everywhere"], "--int8-placement 'everywhere'"),
         (["--parity-tolerance", "0"], "--parity-tolerance"),
         (["--max-search-quantizations", "0"], "--max-search-quantizations 0"),
         (["--noise-floor-draws", "-1"], "--noise-floor-draws -1"),

@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         "seeded draws (default %(default)s); 0: judge by --max-accuracy-drop alone",
     )
     parser.add_argument(
+        "--int8-placement",
+        default="all",
+        help="where INT8 Q/DQ goes: all (default) = where the quantizer puts it, also on gating "
+        "Muls, frame differences, reductions and Concats (fastest on ONNX Runtime CPU); "
+        "weighted = only on the inputs of Conv/Gemm/MatMul, TensorRT's and ModelOpt's placement "
+        "(kept more FP32 decisions on the MMNet demo; docs/quantization.md)",
+    )
+    parser.add_argument(
         "--calib-ranges",
         default=None,
         help="how activation ranges are calibrated: nncf offers {}; ort offers {} "
@@ -378,6 +386,7 @@ def _config(args: argparse.Namespace, out: Path) -> BuildConfig:
         annotation_fixes=args.annotation_fixes,
         max_accuracy_drop=args.max_accuracy_drop,
         int8_ranges=args.calib_ranges,
+        int8_placement=args.int8_placement,
         max_search_quantizations=args.max_search_quantizations,
         noise_floor_draws=args.noise_floor_draws,
     )
