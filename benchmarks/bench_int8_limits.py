@@ -38,11 +38,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from calib.prepare import default_cache_dir, prepare_synthetic
-from edge.bundle import VALIDATION_FILES, Bundle
+from edge.bundle import Bundle
 from edge.metrics import classification_metrics, top1_agreement
 from edge.noise import noisy_feeds
 from quantize.bypass import bypass_int8
-from quantize.data import ValidationSet
+from quantize.data import bundle_tiers
 from quantize.int8 import calibration_feeds, quantize_model
 from quantize.macs import mac_shares, node_macs
 from quantize.sensitivity import (
@@ -160,12 +160,10 @@ def _build_fp32(args: argparse.Namespace, out: Path) -> float:
 
 
 def _tiers(bundle: Bundle) -> Dict[str, Tier]:
-    tiers = {}
-    for name, file in VALIDATION_FILES.items():
-        if (bundle.root / file).is_file():
-            data = ValidationSet.load(bundle.root / file, tier=name)
-            tiers[name] = Tier(data.feeds(bundle.spec), data.labels, data.frames)
-    return tiers
+    return {
+        name: Tier(data.feeds(bundle.spec), data.labels, data.frames)
+        for name, data in bundle_tiers(bundle.root).items()
+    }
 
 
 def _logits(model: Any, feeds: Feeds, threads: int) -> np.ndarray:

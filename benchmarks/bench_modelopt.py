@@ -24,11 +24,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from calib.prepare import default_cache_dir, prepare_synthetic
-from edge.bundle import REDUCED_FILES, VALIDATION_FILES, Bundle
+from edge.bundle import REDUCED_FILES, Bundle
 from edge.lint import errors, lint_onnx
 from edge.metrics import classification_metrics, top1_agreement
 from edge.runtime.ort import OrtRunner
-from quantize.data import ValidationSet
+from quantize.data import bundle_tiers
 from quantize.int8 import calibration_feeds
 from quantize.macs import mac_shares
 
@@ -145,11 +145,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.modelopt_python:
         models.update(_modelopt(args, bundle, Path(tempfile.mkdtemp(prefix="bench-modelopt-"))))
     tiers = {}
-    for tier, file in VALIDATION_FILES.items():
-        if (bundle.root / file).is_file():
-            with np.load(bundle.root / file, allow_pickle=False) as data:
-                reference = data["reference_logits"]
-            tiers[tier] = (ValidationSet.load(bundle.root / file, tier=tier), reference)
+    for tier, vset in bundle_tiers(bundle.root).items():
+        with np.load(bundle.root / vset.file, allow_pickle=False) as data:
+            tiers[tier] = (vset, data["reference_logits"])
     rows = {name: _measure(path, bundle, tiers, args.threads) for name, path in models.items()}
     floor = bundle.manifest["quantization"]["budget"].get("noise_floor", {}).get("tiers", {})
     _print(rows, floor, tiers)

@@ -31,12 +31,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from calib.prepare import default_cache_dir, prepare_synthetic
-from edge.bundle import VALIDATION_FILES, Bundle
+from edge.bundle import Bundle
 from edge.lint import errors, lint_onnx
 from edge.metrics import classification_metrics, logit_errors, top1_agreement
 from edge.noise import with_pixel_noise
 from edge.runtime.ort import OrtRunner
-from quantize.data import ValidationSet
+from quantize.data import bundle_tiers
 from quantize.int8 import quantize_int8
 from quantize.macs import mac_shares
 from quantize.sensitivity import DEFAULT_NOISE_DRAWS
@@ -59,16 +59,10 @@ Feeds = List[Dict[str, np.ndarray]]
 
 def _tiers(bundle: Bundle) -> Dict[str, Tuple[Feeds, Optional[np.ndarray]]]:
     """Every labelled validation tier the bundle carries: name -> (feeds, labels)."""
-    tiers = {}
-    for name, file in VALIDATION_FILES.items():
-        path = bundle.root / file
-        if not path.is_file():
-            continue
-        with np.load(path, allow_pickle=False) as data:
-            labels = data["labels"] if "labels" in data.files else None
-            vset = ValidationSet([str(n) for n in data["names"]], data["frames"], labels, name)
-        tiers[name] = (vset.feeds(bundle.spec), labels)
-    return tiers
+    return {
+        name: (vset.feeds(bundle.spec), vset.labels)
+        for name, vset in bundle_tiers(bundle.root).items()
+    }
 
 
 def _logits(runner: OrtRunner, feeds: Feeds, output: str) -> np.ndarray:

@@ -53,6 +53,7 @@ __all__ = [
     "synthetic_validation",
     "hard_validation",
     "validation_tiers",
+    "bundle_tiers",
     "calibration_set",
 ]
 
@@ -195,6 +196,16 @@ def hard_validation(
         hard.save(partial)
         os.replace(partial, cached)
     return hard
+
+
+def bundle_tiers(root: Path) -> Dict[str, ValidationSet]:
+    """The validation tiers a bundle at `root` carries, by tier name (what the host benchmarks
+    judge every model on)."""
+    return {
+        tier: ValidationSet.load(root / file, tier=tier)
+        for tier, file in VALIDATION_FILES.items()
+        if (root / file).is_file()
+    }
 
 
 def validation_tiers(
