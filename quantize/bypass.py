@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Iterable, List, Set
 
 from edge._lazy import require
+from quantize.mixed import drop_unused
 
 __all__ = ["bypass_int8"]
 
@@ -21,22 +22,6 @@ __all__ = ["bypass_int8"]
 def _available(model: Any) -> Set[str]:
     names = {t.name for t in model.graph.initializer} | {i.name for i in model.graph.input}
     return names | {o for n in model.graph.node for o in n.output}
-
-
-def _drop_dead(model: Any) -> None:
-    """Remove nodes whose outputs nothing reads (the orphaned Q/DQ), then unused initializers."""
-    outputs = {o.name for o in model.graph.output}
-    while True:
-        used = {i for n in model.graph.node for i in n.input} | outputs
-        keep = [n for n in model.graph.node if any(o in used for o in n.output)]
-        if len(keep) == len(model.graph.node):
-            break
-        del model.graph.node[:]
-        model.graph.node.extend(keep)
-    used = {i for n in model.graph.node for i in n.input} | outputs
-    inits = [t for t in model.graph.initializer if t.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(inits)
 
 
 def bypass_int8(quantized: Any, fp32_model: Any, nodes: Iterable[str]) -> Any:
@@ -95,5 +80,5 @@ def bypass_int8(quantized: Any, fp32_model: Any, nodes: Iterable[str]) -> Any:
         rest = list(model.graph.node)
         del model.graph.node[:]
         model.graph.node.extend([*added_constants, *rest])
-    _drop_dead(model)
+    drop_unused(model)
     return model

@@ -23,7 +23,7 @@ from edge.export import validate_onnx
 from quantize.fp16 import DEFAULT_KEEP, Fp16Result, _name_nodes, fp16_from_onnx
 from quantize.macs import COMPUTE_OPS, TRANSPARENT_OPS
 
-__all__ = ["int8_island_nodes", "fp16_regions"]
+__all__ = ["int8_island_nodes", "fp16_regions", "drop_unused"]
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
@@ -108,11 +108,11 @@ def _restore_qdq_constants(source: Any, converted: Any, onnx: Any) -> None:
                 converted.graph.initializer.append(tensor)
                 present.add(exact)
             node.input[index] = exact
-    _drop_unused(converted)
+    drop_unused(converted)
 
 
-def _drop_unused(model: Any) -> None:
-    """Remove nodes and initializers nothing reads any more (the orphaned scale casts)."""
+def drop_unused(model: Any) -> None:
+    """Remove nodes and initializers nothing reads any more (orphaned Q/DQ, scale casts)."""
     graph = model.graph
     outputs = {o.name for o in graph.output}
     while True:
