@@ -50,6 +50,7 @@ from quantize.sensitivity import (
     candidate_groups,
     executed_copy,
     groups_reading_int8,
+    lowest_margin,
 )
 
 __all__ = ["gray_equivalent", "main"]
@@ -82,6 +83,13 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         "--hard-val-samples", type=int, default=300, help="clips of the hard tier (when building)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--calib-bias-correction",
+        choices=["on", "off"],
+        default="on",
+        help="NNCF's fast bias correction in every quantization (default on, NNCF's default and "
+        "the build's first try; the build's auto also tries off when on misses the rule)",
+    )
     parser.add_argument(
         "--noise-draws",
         type=int,
@@ -205,14 +213,6 @@ def gray_equivalent(mse: float, levels: Sequence[float], mses: Sequence[float]) 
     return float(np.exp(x[segment] + (target - y[segment]) / slope))
 
 
-def _lowest_margin(reference: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the `n` clips whose FP32 top-2 logit margin is smallest (all for n = 0)."""
-    if n == 0 or n >= len(reference):
-        return np.arange(len(reference))
-    top2 = np.sort(reference, axis=1)[:, -2:]
-    return np.sort(np.argsort(top2[:, 1] - top2[:, 0], kind="stable")[:n])
-
-
 class _Judge:
     """Runs models on the bundle's tiers and compares them with FP32's logits there."""
 
@@ -327,13 +327,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     floor = {t: noise[t][str(NOISE_LEVELS[0])]["agreement"] for t in tiers}
     lap("fp32_and_noise")
 
-    int8, _ = quantize_model(fp32, calibration)
+    correct = args.calib_bias_correction == "on"
+    int8, _ = quantize_model(fp32, calibration, bias_correction=correct)
     lap("quantize_all_int8")
     all_int8 = judge.measure(int8)
     lap("measure_all_int8")
 
     rank_tier = "hard" if "hard" in tiers else next(iter(tiers))
-    clips = {rank_tier: _lowest_margin(judge.reference[rank_tier], args.rank_clips)}
+    clips = {rank_tier: lowest_margin(judge.reference[rank_tier], args.rank_clips)}
     base_rank = judge.measure(int8, clips)[rank_tier]
     ranking = _bypass_ranking(judge, int8, clips)
     lap("bypass_ranking")
@@ -346,7 +347,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     placements = []
     for count in [n for n in args.keep_counts if n < len(chosen)] + [len(chosen)]:
         kept = chosen[:count]
-        placed, _ = quantize_model(fp32, calibration, exclude=kept) if kept else (int8, None)
+        placed, _ = (
+            quantize_model(fp32, calibration, exclude=kept, bias_correction=correct)
+            if kept
+            else (int8, None)
+        )
         placements.append(
             {"excluded": kept, "int8_share": mac_shares(placed).share("int8"),
              "tiers": judge.measure(placed)}
@@ -359,6 +364,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "arch": bundle.spec.arch,
         "bundle": str(root),
         "calibration_samples": len(calibration),
+        "bias_correction": args.calib_bias_correction,
         "tiers": {t: len(tier.feeds) for t, tier in tiers.items()},
         "executor": "onnxruntime CPUExecutionProvider, int8 Q/DQ lowered as OrtRunner runs it",
         "noise": noise,
@@ -423,7 +429,8 @@ def _print(result: Dict[str, Any], args: argparse.Namespace) -> None:
     tiers = list(result["tiers"])
     print(
         f"{result['arch']} demo, FP32 bundle {result['bundle']}, "
-        f"{result['calibration_samples']} calibration samples (NNCF mean_minmax), tiers: "
+        f"{result['calibration_samples']} calibration samples (NNCF mean_minmax, fast bias "
+        f"correction {result['bias_correction']}), tiers: "
         + ", ".join(f"{t} {n} clips" for t, n in result["tiers"].items())
         + f"; ORT CPU {args.threads} thread(s), INT8 Q/DQ lowered as OrtRunner runs it"
     )

@@ -39,7 +39,7 @@ from edge.runtime.torch_runner import TorchRunner
 from edge.spec import ModelSpec
 from edge.targets import DEFAULT_TARGET, TARGETS, target
 from quantize.data import ValidationSet, calibration_set, validation_tiers
-from quantize.int8 import DEFAULT_RANGES, PLACEMENTS, QUANTIZERS, RANGES
+from quantize.int8 import BIAS_CORRECTION, DEFAULT_RANGES, PLACEMENTS, QUANTIZERS, RANGES
 from quantize.model_file import onnx_from_file
 from quantize.polygraphy_io import write_polygraphy_references
 from quantize.progress import Progress
@@ -98,6 +98,8 @@ class BuildConfig:
     int8_ranges: Optional[str] = None
     #: where Q/DQ goes (quantize.int8.PLACEMENTS): all the quantizer picks, or weighted ops only
     int8_placement: str = "all"
+    #: NNCF's fast bias correction (quantize.int8.BIAS_CORRECTION): on, off, or auto (measured)
+    int8_bias_correction: str = "auto"
     #: the placement search refuses a ranking costing more quantizations than this
     max_search_quantizations: int = 16
     #: seeded draws of 0.5 gray levels of noise FP32's own agreement (the floor INT8 must
@@ -143,6 +145,16 @@ class BuildConfig:
         if self.int8_placement not in PLACEMENTS:
             raise UsageError(
                 f"--int8-placement {self.int8_placement!r}: choose one of {', '.join(PLACEMENTS)}"
+            )
+        if self.int8_bias_correction not in BIAS_CORRECTION:
+            raise UsageError(
+                f"--calib-bias-correction {self.int8_bias_correction!r}: choose one of "
+                + ", ".join(BIAS_CORRECTION)
+            )
+        if self.quantizer != "nncf" and self.int8_bias_correction == "off":
+            raise UsageError(
+                f"--calib-bias-correction off: --quantizer {self.quantizer} has no bias "
+                "correction to turn off"
             )
         drop = self.max_accuracy_drop
         if not isinstance(drop, (int, float)) or not math.isfinite(drop) or not 0 <= drop <= 1:

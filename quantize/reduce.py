@@ -141,6 +141,7 @@ def _int8(
     forced = tuple(config.int8_exclude or ())
     feeds = calibration_feeds(calibration, config.seed)
     budget = None
+    bias_choice: Dict[str, Any] = {"mode": config.int8_bias_correction}
     if validation is None:
         log.warning(
             "no validation data: the INT8 model is all-INT8 and the accuracy budget is unchecked"
@@ -148,6 +149,7 @@ def _int8(
         quantized, details = quantize_model(
             fp32_model, feeds, quantizer=config.quantizer, exclude=forced, opset=trt.opset,
             ranges=config.int8_ranges, placement=config.int8_placement,
+            bias_correction=config.int8_bias_correction != "off",
         )  # fmt: skip
     else:
         tier_sets = {"standard": validation, **extra_tiers}
@@ -168,6 +170,7 @@ def _int8(
                 "ranges": config.int8_ranges,
                 "opset": trt.opset,
                 "placement": config.int8_placement,
+                "bias_correction": config.int8_bias_correction != "off",
             },
             report=report,
             noise=(
@@ -188,6 +191,10 @@ def _int8(
             cache_dir=config.cache_dir if config.cache_dir is not None else default_cache_dir(),
             noise_id=f"gaussian {NOISE_FLOOR_GRAY_LEVELS} gray levels, seed {config.seed} + draw",
         )
+        if config.int8_bias_correction == "auto":
+            evaluate, bias_choice = _choose_bias_correction(
+                evaluate, forced, config.max_accuracy_drop, report
+            )
         # the all-INT8 model (cached: meet_budget measures it first) tells which groups hold INT8
         all_int8, _ = evaluate.quantized(forced)
         budget = meet_budget(
@@ -225,6 +232,10 @@ def _int8(
             "casts_added": regions.casts_added,
             "clamped_initializers": len(regions.clamped),
         }
+    section["bias_correction"] = {
+        **bias_choice,
+        "used": result.settings.get("fast_bias_correction"),
+    }
     section["budget"] = budget.to_dict() if budget is not None else None
     if budget is not None:
         section["budget"]["seconds"] = {k: round(v, 2) for k, v in evaluate.seconds.items()}
@@ -234,3 +245,29 @@ def _int8(
             seeds=[config.seed + d for d in range(section["budget"]["noise_floor"]["draws"])],
         )
     return section, written
+
+
+def _choose_bias_correction(evaluate, forced, max_accuracy_drop, report):
+    """`auto`: all-INT8 with NNCF's fast bias correction; when that misses the fidelity rule,
+    also without, and the search goes on with the one whose excess over the rule is smaller.
+
+    Returns the evaluator to search with and the manifest's record of the choice.
+    """
+    with_correction = evaluate(forced)
+    record: Dict[str, Any] = {"mode": "auto", "measured": {"on": with_correction.to_dict()}}
+    if with_correction.meets(max_accuracy_drop):
+        record["chosen"] = "on"
+        return evaluate, record
+    without = evaluate.variant(bias_correction=False)
+    measured = without(forced)
+    record["measured"]["off"] = measured.to_dict()
+    better = measured.excess(max_accuracy_drop) < with_correction.excess(max_accuracy_drop)
+    record["chosen"] = "off" if better else "on"
+    line = "bias correction {}: all-INT8 excess over the rule {:.4f} with, {:.4f} without".format(
+        record["chosen"], with_correction.excess(max_accuracy_drop),
+        measured.excess(max_accuracy_drop),
+    )  # fmt: skip
+    log.info(line)
+    if report is not None:
+        report(line)
+    return (without if better else evaluate), record

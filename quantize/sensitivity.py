@@ -18,6 +18,7 @@ draws: one draw on 100 clips moves by a clip or two between seeds, as much as IN
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -32,7 +33,7 @@ import numpy as np
 from edge._lazy import require
 from edge.errors import EdgeBuildError
 from edge.metrics import classification_metrics, logit_errors, top1_agreement
-from quantize.int8 import Feeds, node_scope, quantize_model
+from quantize.int8 import Feeds, node_scope, quantize_model, resolve_nodes
 
 __all__ = [
     "Measurement",
@@ -118,7 +119,7 @@ class BudgetResult:
     ranking: List[GroupCost]
     #: seeded groups (precision hints) the budget did not need: they went back to INT8
     readmitted: List[str] = field(default_factory=list)
-    #: how the kept set was found: "all-int8", "seeded" or "ranked"
+    #: how the kept set was found: "all-int8", "seeded", "ranked" or "bypass-ranked"
     search: str = "all-int8"
     evaluations: int = 0
     final_measurement: Optional[Measurement] = None
@@ -209,10 +210,10 @@ def executed_copy(model: Any) -> Any:
     from edge.runtime.ort_lowering import lower_for_cpu
 
     onnx = require("onnx", purpose="measuring quantization loss")
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    lower_for_cpu(copy)
-    return copy
+    lowered = onnx.ModelProto()
+    lowered.CopyFrom(model)
+    lower_for_cpu(lowered)
+    return lowered
 
 
 def _run(model: Any, feeds: Feeds) -> np.ndarray:
@@ -236,6 +237,18 @@ Noise = Callable[[str, Feeds, int], Feeds]
 #: 0.960, 0.967), so the mean of 3 is within 0.2 point of the mean of 4, far inside the clip
 #: sample's own error, and a first build runs 300 fewer FP32 passes (docs/quantization.md).
 DEFAULT_NOISE_DRAWS = 3
+#: Clips the cheap ranking (`Evaluator.bypass_ranking`) measures each group on: those, over all
+#: tiers, with the smallest FP32 top-2 logit margin, where INT8 error can flip a decision.
+BYPASS_PROBE_CLIPS = 64
+
+
+def lowest_margin(reference: np.ndarray, n: int) -> np.ndarray:
+    """Indices (ascending) of the `n` rows of `reference` logits with the smallest top-2 margin
+    (all rows for n = 0 or n >= len)."""
+    if n == 0 or n >= len(reference):
+        return np.arange(len(reference))
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    return np.sort(np.argsort(top2[:, 1] - top2[:, 0], kind="stable")[:n])
 
 
 class Evaluator:
@@ -311,6 +324,62 @@ class Evaluator:
         self.logits: Dict[Tuple[str, ...], Dict[str, np.ndarray]] = {}
         self._report = report
         self.calls = 0
+
+    def variant(self, **settings: Any) -> Evaluator:
+        """The same tiers, references and noise floor with other quantization settings (e.g.
+        `bias_correction=False`): the floor is FP32's and is measured once for both."""
+        other = copy.copy(self)
+        other._settings = {**self._settings, **settings}
+        other._models, other._measured, other.logits = {}, {}, {}
+        return other
+
+    @property
+    def settings(self) -> Dict[str, Any]:
+        return dict(self._settings)
+
+    def _probe(self) -> List[Tuple[Dict[str, np.ndarray], np.ndarray]]:
+        """The BYPASS_PROBE_CLIPS lowest-margin clips over all tiers: (feed, FP32 logits)."""
+        rows = [(feed, ref) for name, (feeds, _) in self._tiers.items()
+                for feed, ref in zip(feeds, self._reference[name])]  # fmt: skip
+        margins = np.stack([ref for _, ref in rows])
+        return [rows[i] for i in lowest_margin(margins, BYPASS_PROBE_CLIPS)]
+
+    def _probe_measure(self, model: Any, probe) -> Measurement:
+        start = time.perf_counter()
+        logits = _run(executed_copy(model), [feed for feed, _ in probe])
+        self._add_time("bypass_ranking", start)
+        reference = np.stack([ref for _, ref in probe])
+        agreement = top1_agreement(reference, logits)
+        return Measurement(
+            drop=1.0 - agreement,
+            agreement=agreement,
+            mean_abs_error=float(np.mean((logits - reference) ** 2)),
+        )
+
+    def bypass_ranking(
+        self, groups: Sequence[str], *, always: Sequence[str] = ()
+    ) -> List[GroupCost]:
+        """Groups, the most INT8 error first: each taken alone out of the already-quantized
+        model (`always` kept out) by `quantize.bypass`, without re-calibrating, and measured
+        on the lowest-margin probe clips. One evaluation per group instead of one calibration,
+        for models with more groups than the search may quantize; `mean_abs_error` of these
+        measurements is the logit MSE on the probe clips, and `error_cost` what the group's
+        bypass removed of it."""
+        from quantize.bypass import bypass_int8
+
+        base_model = self.quantized(tuple(always))[0]
+        members = candidate_groups(self._fp32)
+        probe = self._probe()
+        base = self._probe_measure(base_model, probe)
+        costs = []
+        for group in groups:
+            nodes = members.get(group) or resolve_nodes(self._fp32, [group])
+            kept = self._probe_measure(bypass_int8(base_model, self._fp32, nodes), probe)
+            costs.append(GroupCost(
+                group=group, cost=kept.agreement - base.agreement,
+                error_cost=base.mean_abs_error - kept.mean_abs_error, kept=kept,
+            ))  # fmt: skip
+        return sorted(costs, key=lambda c: (-c.error_cost, -c.cost, c.group))
 
     @property
     def noise_floor(self) -> Dict[str, float]:
@@ -557,9 +626,10 @@ def meet_budget(
         evaluate: see `make_evaluator`.
         start: groups the user keeps out of INT8 in every measurement (never pruned).
         seed: groups to try first; kept only where the measurement needs them.
-        max_quantizations: refuse a ranking that would take more quantizations than this (each
-            one is a full calibration), naming the drops reached so far, instead of running
-            for an hour; None: no limit.
+        max_quantizations: when ranking every group would take more quantizations than this
+            (each one is a full calibration), an evaluator with `bypass_ranking` ranks them
+            without calibrating and the search stops at this many measurements; any other
+            evaluator is refused, naming the drops reached so far. None: no limit.
 
     Raises:
         EdgeBuildError: the budget is negative, the rule is not met even with every group
@@ -587,6 +657,9 @@ def meet_budget(
     kept: List[str] = []
     remaining = [g for g in groups if g not in forced]
     needed = _calls(evaluate) + len(remaining)
+    cheap_ranking = getattr(evaluate, "bypass_ranking", None)
+    if max_quantizations is not None and needed > max_quantizations and cheap_ranking:
+        return _bypass_ranked(result, forced, remaining, evaluate, max_quantizations)
     if max_quantizations is not None and needed > max_quantizations:
         raise EdgeBuildError(
             f"INT8 fidelity rule (drop within {max_accuracy_drop:.2%}, agreement at or above "
@@ -619,13 +692,53 @@ def meet_budget(
     )
 
 
-def _prune(
-    result: BudgetResult, forced: Tuple[str, ...], evaluate: Callable[[Sequence[str]], Measurement]
+def _bypass_ranked(
+    result: BudgetResult,
+    forced: Tuple[str, ...],
+    remaining: Sequence[str],
+    evaluate: Any,
+    max_quantizations: int,
 ) -> BudgetResult:
-    """Return each kept group to INT8, last added first, where the rule still holds."""
+    """Too many groups to rank by re-quantizing each: rank them by `Evaluator.bypass_ranking`
+    (no calibration), then keep the groups whose bypass lowered the error, most first, one
+    re-quantization each, until the rule holds or `max_quantizations` is spent; then prune."""
+    budget = result.max_accuracy_drop
+    result.search = "bypass-ranked"
+    result.ranking = evaluate.bypass_ranking(remaining, always=forced)
+    best = result.baseline
+    kept: List[str] = []
+    for cost in result.ranking:
+        if cost.error_cost <= 0 or _calls(evaluate) >= max_quantizations:
+            break
+        kept.append(cost.group)
+        measured = evaluate(forced + tuple(kept))
+        result.kept.append((cost.group, measured))
+        if measured.excess(budget) < best.excess(budget):
+            best = measured
+        if measured.meets(budget):
+            return _prune(result, forced, evaluate, max_quantizations)
+    raise EdgeBuildError(
+        f"INT8 fidelity rule (drop within {budget:.2%}, agreement at or above FP32's noise "
+        f"floor) not met: {_judged(best)} at best (all-INT8 {_judged(result.baseline)}) with "
+        f"up to {len(forced) + len(kept)} group(s) kept out of INT8 in the order a cheap "
+        f"ranking of {len(remaining)} groups gave, within {max_quantizations} quantizations; "
+        "raise --max-search-quantizations or --max-accuracy-drop, or build fp16"
+    )
+
+
+def _prune(
+    result: BudgetResult,
+    forced: Tuple[str, ...],
+    evaluate: Callable[[Sequence[str]], Measurement],
+    max_quantizations: Optional[int] = None,
+) -> BudgetResult:
+    """Return each kept group to INT8, last added first, where the rule still holds (while
+    `max_quantizations` allows another measurement)."""
     kept = [group for group, _ in result.kept]
     final = result.kept[-1][1]
     for group in reversed(list(kept)):
+        if max_quantizations is not None and _calls(evaluate) >= max_quantizations:
+            break
         trial = [g for g in kept if g != group]
         measured = evaluate(forced + tuple(trial))
         result.costs[group] = measured.drop - final.drop

@@ -26,6 +26,8 @@ from quantize.pipeline import BuildConfig  # noqa: E402
         (["--calib-ranges", "bogus"], "--calib-ranges 'bogus'"),
         (["--calib-ranges", "entropy"], "not offered by nncf"),
         (["--int8-placement", "everywhere"], "--int8-placement 'everywhere'"),
+        (["--calib-bias-correction", "maybe"], "--calib-bias-correction 'maybe'"),
+        (["--quantizer", "ort", "--calib-bias-correction", "off"], "has no bias correction"),
         (["--parity-tolerance", "0"], "--parity-tolerance"),
         (["--max-search-quantizations", "0"], "--max-search-quantizations 0"),
         (["--noise-floor-draws", "-1"], "--noise-floor-draws -1"),

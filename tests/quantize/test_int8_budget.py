@@ -271,9 +271,30 @@ def test_given_reference_logits_must_match_the_tier():
 
 
 def test_a_ranking_over_the_quantization_limit_fails_fast(evaluate):
+    def measured(kept):  # an evaluator that cannot rank without quantizing
+        return evaluate(kept)
+
     with pytest.raises(EdgeBuildError, match="ranking its 2 module groups would take"):
-        meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], evaluate, max_quantizations=2)
-    assert meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], evaluate, max_quantizations=8).excluded
+        meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], measured, max_quantizations=1)
+    assert meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], measured, max_quantizations=8).excluded
+
+
+def test_over_the_quantization_limit_the_bypass_ranking_finds_the_sensitive_layer():
+    fresh = make_evaluator(_outlier_model(), _feeds(32, 0), _feeds(64, 1), quantizer="ort")
+    result = meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], fresh, max_quantizations=2)
+    assert result.search == "bypass-ranked"
+    assert result.excluded == ("/g1/Gemm",) and result.final.drop <= 0.05
+    assert fresh.calls <= 2  # the ranking itself re-quantized nothing
+    assert result.ranking[0].group == "/g1/Gemm" and result.ranking[0].error_cost > 0
+    assert result.to_dict()["search"] == "bypass-ranked"
+    assert fresh.seconds["bypass_ranking"] > 0
+
+
+def test_a_bypass_ranked_search_that_runs_out_of_quantizations_names_its_best():
+    fresh = make_evaluator(_outlier_model(), _feeds(32, 0), _feeds(64, 1), quantizer="ort")
+    with pytest.raises(EdgeBuildError, match="within 1 quantizations") as failed:
+        meet_budget(0.05, ["/g1/Gemm", "/g2/Gemm"], fresh, max_quantizations=1)
+    assert "cheap ranking of 2 groups" in str(failed.value)
 
 
 def test_only_groups_holding_int8_are_ranked():
