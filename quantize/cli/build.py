@@ -245,11 +245,17 @@ def _int8_lines(section) -> List[str]:
         lines.append("  placement   all INT8; accuracy budget NOT checked (no validation data)")
         return lines
     kept = [k["group"] for k in budget["kept_out_of_int8"]]
+    bias = section.get("bias_correction") or {}
+    chosen = ""
+    if bias.get("used") is not None:
+        chosen = ", bias correction {}{}".format(
+            "on" if bias["used"] else "off", " by measurement" if "off" in bias.get("measured", {}) else ""
+        )  # fmt: skip
     lines.append(
-        "  placement   {}; drop {:.2%} within budget {:.2%} ({} search, {} quantization(s))".format(
+        "  placement   {}; drop {:.2%} within budget {:.2%} ({} search, {} quantization(s){})".format(
             "kept out of INT8: " + ", ".join(kept) if kept else "all INT8",
             budget["final"]["drop"], budget["max_accuracy_drop"], budget["search"],
-            budget["evaluations"],
+            budget["evaluations"], chosen,
         )
     )  # fmt: skip
     floors = budget.get("noise_floor") or {}
