@@ -351,6 +351,12 @@ def test_int8_bundle_is_tensorrt_legal_and_measured(tmp_path):
         assert len(tier["draws"]) == 3
         assert q["budget"]["final"]["tiers"][name]["agreement"] >= tier["mean"]
     assert q["macs"]["int8_share"] >= 0.9 and q["macs"]["fp16_by"] == "builder flag"
+    # fast bias correction measured (auto): on first; off only measured when on missed the rule
+    bias = q["bias_correction"]
+    assert bias["mode"] == "auto" and bias["used"] == (bias["chosen"] == "on")
+    assert "on" in bias["measured"]
+    assert ("off" in bias["measured"]) == (bias["measured"]["on"]["floor_shortfall"] > 0
+                                          or bias["measured"]["on"]["drop"] > 0.01)  # fmt: skip
     assert q["calibration"]["samples"] == 16
     assert entry["measured_vs_fp32"]["top1_agreement"] >= 0.95
     # judged as OrtRunner (and so edge-bench) runs it: the Q/DQ lowered for the CPU
