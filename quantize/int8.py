@@ -183,7 +183,9 @@ def node_scope(node: Any, initializers: Sequence[str]) -> str:
 
 
 def resolve_nodes(model: Any, patterns: Sequence[str]) -> Tuple[str, ...]:
-    """Node names matching each pattern: an exact name, or a prefix of the name or scope.
+    """Node names matching each pattern: the node of that exact name or scope when there is
+    one (so `/fusion.0/Mul` is not also `/fusion.0/Mul_1`), else every node whose name or
+    scope starts with it (`/vit_pos/`, `/mask_attn_`).
 
     Raises:
         EdgeBuildError: a pattern that matches no node (a typo would silently keep nothing).
@@ -192,10 +194,8 @@ def resolve_nodes(model: Any, patterns: Sequence[str]) -> Tuple[str, ...]:
     scoped = [(n.name, node_scope(n, inits)) for n in model.graph.node if n.op_type != "Constant"]
     chosen: List[str] = []
     for pattern in patterns:
-        hits = [
-            name
-            for name, scope in scoped
-            if name == pattern or name.startswith(pattern) or scope.startswith(pattern)
+        hits = [name for name, scope in scoped if pattern in (name, scope)] or [
+            name for name, scope in scoped if name.startswith(pattern) or scope.startswith(pattern)
         ]
         if not hits:
             raise EdgeBuildError(f"exclusion {pattern!r} matches no node of the model")

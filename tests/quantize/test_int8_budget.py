@@ -173,6 +173,24 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         make_evaluator(model, _feeds(4, 0), [], quantizer="ort")
 
 
+def test_a_node_name_excludes_that_node_and_a_prefix_its_whole_scope():
+    """`/fusion.0/Mul` (a group of one node) must not also take `/fusion.0/Mul_1` out of INT8."""
+    nodes = [
+        helper.make_node("Mul", ["x", "x"], ["a"], name="/fusion.0/Mul"),
+        helper.make_node("Mul", ["a", "x"], ["b"], name="/fusion.0/Mul_1"),
+        helper.make_node("Relu", ["b"], ["y"], name="/head/Relu"),
+    ]
+    graph = helper.make_graph(
+        nodes, "names", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert resolve_nodes(model, ["/fusion.0/Mul"]) == ("/fusion.0/Mul",)
+    assert resolve_nodes(model, ["/fusion.0/Mul_1"]) == ("/fusion.0/Mul_1",)
+    assert resolve_nodes(model, ["/fusion.0/"]) == ("/fusion.0/Mul", "/fusion.0/Mul_1")
+    assert resolve_nodes(model, ["/fusion.0/Mu"]) == ("/fusion.0/Mul", "/fusion.0/Mul_1")
+
+
 def _noise(requested):
     """Seeded input noise per draw that flips some FP32 decisions; logs the draws asked for."""
 
