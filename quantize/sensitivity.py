@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -692,6 +693,22 @@ def meet_budget(
     )
 
 
+def module_families(groups: Sequence[str]) -> Dict[str, List[str]]:
+    """Groups by top-level module, repeated blocks together: `/amnet2d_layers.0/.../` and
+    `/amnet2d_layers.3/.../` -> `/amnet2d_layers.`, `/fusion/Add` -> `/fusion/`; a node at
+    the top level (`/Concat`) is its own family. Each key is a prefix `resolve_nodes` takes."""
+    families: Dict[str, List[str]] = {}
+    for group in groups:
+        parts = group.strip("/").split("/")
+        if len(parts) == 1:
+            key = group
+        else:
+            head = re.sub(r"\.\d+$", ".", parts[0])
+            key = "/" + head + ("" if head.endswith(".") else "/")
+        families.setdefault(key, []).append(group)
+    return families
+
+
 def _bypass_ranked(
     result: BudgetResult,
     forced: Tuple[str, ...],
@@ -700,23 +717,34 @@ def _bypass_ranked(
     max_quantizations: int,
 ) -> BudgetResult:
     """Too many groups to rank by re-quantizing each: rank them by `Evaluator.bypass_ranking`
-    (no calibration), then keep the groups whose bypass lowered the error, most first, one
-    re-quantization each, until the rule holds or `max_quantizations` is spent; then prune."""
+    (no calibration) and keep out, most error first, those whose bypass lowered the error, one
+    re-quantization each, until the rule holds or `max_quantizations` is spent; then prune.
+
+    Whole module families (`module_families`) are tried first: where INT8 error is spread over
+    a branch (FAMNet's 2D branch: 34 groups), adding its groups one at a time runs out of
+    quantizations long before the branch is out. Groups one by one come second."""
     budget = result.max_accuracy_drop
     result.search = "bypass-ranked"
-    result.ranking = evaluate.bypass_ranking(remaining, always=forced)
     best = result.baseline
+    stages = [list(remaining)]
+    families = module_families(remaining)
+    if len(families) < len(remaining):
+        stages.insert(0, list(families))
     kept: List[str] = []
-    for cost in result.ranking:
-        if cost.error_cost <= 0 or _calls(evaluate) >= max_quantizations:
-            break
-        kept.append(cost.group)
-        measured = evaluate(forced + tuple(kept))
-        result.kept.append((cost.group, measured))
-        if measured.excess(budget) < best.excess(budget):
-            best = measured
-        if measured.meets(budget):
-            return _prune(result, forced, evaluate, max_quantizations)
+    for candidates in stages:
+        ranking = evaluate.bypass_ranking(candidates, always=forced)
+        result.ranking.extend(ranking)
+        kept, result.kept = [], []
+        for cost in ranking:
+            if cost.error_cost <= 0 or _calls(evaluate) >= max_quantizations:
+                break
+            kept.append(cost.group)
+            measured = evaluate(forced + tuple(kept))
+            result.kept.append((cost.group, measured))
+            if measured.excess(budget) < best.excess(budget):
+                best = measured
+            if measured.meets(budget):
+                return _prune(result, forced, evaluate, max_quantizations)
     raise EdgeBuildError(
         f"INT8 fidelity rule (drop within {budget:.2%}, agreement at or above FP32's noise "
         f"floor) not met: {_judged(best)} at best (all-INT8 {_judged(result.baseline)}) with "

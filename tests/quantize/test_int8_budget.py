@@ -337,3 +337,59 @@ def test_a_refused_ranking_names_the_way_out_that_fits_the_failure():
     with pytest.raises(EdgeBuildError, match="Raise --max-accuracy-drop") as budget:
         meet_budget(0.01, ["/a/", "/b/", "/c/"], over_budget, max_quantizations=2)
     assert "--noise-floor-draws" not in str(budget.value)
+
+
+def test_module_families_put_repeated_blocks_together():
+    from quantize.sensitivity import module_families
+
+    groups = ["/amnet2d_layers.0/amnet2d_layers.0.1/", "/amnet2d_layers.3/amnet2d_layers.3.0/",
+              "/amnet2d_attn.0/Mul", "/fusion/Add", "/fusion/Mul_1", "/Concat", "/stem/conv/"]  # fmt: skip
+    assert module_families(groups) == {
+        "/amnet2d_layers.": groups[:2],
+        "/amnet2d_attn.": ["/amnet2d_attn.0/Mul"],
+        "/fusion/": ["/fusion/Add", "/fusion/Mul_1"],
+        "/Concat": ["/Concat"],
+        "/stem/": ["/stem/conv/"],
+    }
+
+
+class _SpreadError:
+    """INT8 error spread over the six groups of one branch (`/branch.N/...`): the rule holds
+    only with the whole branch out of INT8, which one group at a time cannot reach within
+    the quantization limit. Measured values stand in for quantizations."""
+
+    branch = [f"/branch.{i}/conv/" for i in range(6)]
+
+    def __init__(self):
+        self.calls = 0
+
+    def _error(self, kept):
+        out = set()
+        for k in kept:
+            out |= set(self.branch) if k == "/branch." else {k}
+        return 0.06 - 0.01 * len(out & set(self.branch))
+
+    def __call__(self, kept):
+        from quantize.sensitivity import Measurement
+
+        self.calls += 1
+        drop = self._error(kept)
+        return Measurement(drop=drop, agreement=1 - drop, mean_abs_error=drop)
+
+    def bypass_ranking(self, groups, *, always=()):
+        from quantize.sensitivity import GroupCost
+
+        base = self._error(always)
+        costs = [GroupCost(group=g, cost=0.0, error_cost=base - self._error((*always, g)),
+                           kept=self((*always, g))) for g in groups]  # fmt: skip
+        self.calls -= len(groups)  # a bypass is no quantization
+        return sorted(costs, key=lambda c: -c.error_cost)
+
+
+def test_the_bypass_search_takes_a_whole_branch_out_before_single_groups():
+    evaluate = _SpreadError()
+    groups = [*_SpreadError.branch, "/head/Gemm", "/stem/conv/"]
+    result = meet_budget(0.005, groups, evaluate, max_quantizations=4)
+    assert result.search == "bypass-ranked"
+    assert result.excluded == ("/branch.",) and result.final.drop <= 0.005
+    assert evaluate.calls <= 4
