@@ -59,6 +59,12 @@ DEFAULT_TOLERANCE = 1e-4
 DEFAULT_MAX_ACCURACY_DROP = 0.01
 
 
+def _one_of(option: str, value: Any, choices: Sequence[str]) -> None:
+    """UsageError naming the option and its choices when `value` is not one of them."""
+    if value not in choices:
+        raise UsageError(f"{option} {value!r}: choose one of {', '.join(choices)}")
+
+
 @dataclass
 class BuildConfig:
     """Everything that decides a bundle's content; stored in the manifest as given."""
@@ -127,14 +133,8 @@ class BuildConfig:
                 "--checkpoint loads weights into a registered --arch; a --model file carries "
                 "its own weights: drop --checkpoint"
             )
-        if self.precision not in PRECISIONS:
-            raise UsageError(
-                f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}"
-            )
-        if self.quantizer not in QUANTIZERS:
-            raise UsageError(
-                f"--quantizer {self.quantizer!r}: choose one of {', '.join(QUANTIZERS)}"
-            )
+        _one_of("--precision", self.precision, PRECISIONS)
+        _one_of("--quantizer", self.quantizer, QUANTIZERS)
         if self.int8_ranges is None:  # the quantizer's measured default
             self.int8_ranges = DEFAULT_RANGES[self.quantizer]
         if self.int8_ranges not in RANGES[self.quantizer]:
@@ -142,15 +142,8 @@ class BuildConfig:
                 f"--calib-ranges {self.int8_ranges!r} is not offered by {self.quantizer}; "
                 f"choose one of {', '.join(RANGES[self.quantizer])}"
             )
-        if self.int8_placement not in PLACEMENTS:
-            raise UsageError(
-                f"--int8-placement {self.int8_placement!r}: choose one of {', '.join(PLACEMENTS)}"
-            )
-        if self.int8_bias_correction not in BIAS_CORRECTION:
-            raise UsageError(
-                f"--calib-bias-correction {self.int8_bias_correction!r}: choose one of "
-                + ", ".join(BIAS_CORRECTION)
-            )
+        _one_of("--int8-placement", self.int8_placement, PLACEMENTS)
+        _one_of("--calib-bias-correction", self.int8_bias_correction, BIAS_CORRECTION)
         if self.quantizer != "nncf" and self.int8_bias_correction == "off":
             raise UsageError(
                 f"--calib-bias-correction off: --quantizer {self.quantizer} has no bias "
@@ -185,10 +178,7 @@ class BuildConfig:
             raise UsageError(
                 f"--parity-tolerance {self.parity_tolerance!r}: expected a positive number"
             )
-        if self.target_trt not in TARGETS:
-            raise UsageError(
-                f"--target-trt {self.target_trt!r}: choose one of {', '.join(TARGETS)}"
-            )
+        _one_of("--target-trt", self.target_trt, TARGETS)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
